@@ -1,0 +1,184 @@
+package bus
+
+import (
+	"fmt"
+	"reflect"
+	"time"
+)
+
+// Option configures a Bus.
+type Option interface{ applyBus(*Bus) }
+
+type busOption func(*Bus)
+
+func (f busOption) applyBus(b *Bus) { f(b) }
+
+// Synchronous makes Publish behave like PublishSync: it returns once every
+// subscriber has taken the message and every handler has returned, with the
+// handlers' joined errors. Meant for tests.
+func Synchronous() Option { return busOption(func(b *Bus) { b.sync = true }) }
+
+// KillGrace sets how long Close waits for handlers that are still running
+// after its context ended and their contexts were cancelled. The default is
+// one second; a handler that ignores its context longer is reported in the
+// ShutdownError and left running.
+func KillGrace(d time.Duration) Option { return busOption(func(b *Bus) { b.killGrace = d }) }
+
+// Hooks observe what a bus does to its subscriptions, for logs. Each hook
+// runs on the goroutine where the event happened (often a publisher's), so
+// it must be quick and must not block; nil hooks cost nothing.
+type Hooks struct {
+	// Dropped is called for each message dropped for any subscription.
+	Dropped func(DropEvent)
+	// Ended is called when a subscription ends, for whatever reason.
+	Ended func(EndEvent)
+}
+
+// DropEvent describes one dropped message.
+type DropEvent struct {
+	Topic         string // the topic the message was published on
+	Subscriber    string // the subscription's name
+	Pattern       string // the subscription's topic name or pattern
+	Reason        DropReason
+	CorrelationID CorrelationID
+}
+
+// EndEvent describes the end of a subscription.
+type EndEvent struct {
+	Pattern    string // the subscription's topic name or pattern
+	Subscriber string // the subscription's name
+	Err        error  // why it ended, as Subscription.Err returns it
+}
+
+// WithHooks installs hooks on the bus.
+func WithHooks(h Hooks) Option { return busOption(func(b *Bus) { b.hooks = h }) }
+
+// DefaultBuffer is the queue size of a subscription that sets none.
+const DefaultBuffer = 128
+
+// SubscribeOption configures one subscription.
+type SubscribeOption interface{ applySub(*subConfig) }
+
+type subOption func(*subConfig)
+
+func (f subOption) applySub(c *subConfig) { f(c) }
+
+type subConfig struct {
+	buffer      int
+	name        string
+	policy      Policy
+	group       string
+	concurrency int
+	keyFn       any // func(T) string
+	onDrop      any // func(Message[T], DropReason)
+	errs        []error
+}
+
+// Buffer sets the queue size: how many messages may wait for the subscriber.
+// It must be at least 1; the default is DefaultBuffer.
+func Buffer(n int) SubscribeOption {
+	return subOption(func(c *subConfig) {
+		if n < 1 {
+			c.errs = append(c.errs, fmt.Errorf("bus: buffer %d: must be at least 1", n))
+		}
+		c.buffer = n
+	})
+}
+
+// Name names the subscription in stats, metrics and errors. Names are unique
+// per topic (or pattern); the default is derived from the code that
+// subscribed, so it is stable from one run to the next.
+func Name(name string) SubscribeOption {
+	return subOption(func(c *subConfig) {
+		if name == "" {
+			c.errs = append(c.errs, fmt.Errorf("bus: empty subscription name: leave the Name option out for a default"))
+		}
+		c.name = name
+	})
+}
+
+// WithPolicy sets what happens when the subscriber's queue is full. The
+// default is Block.
+func WithPolicy(p Policy) SubscribeOption {
+	return subOption(func(c *subConfig) {
+		if err := p.validate(); err != nil {
+			c.errs = append(c.errs, err)
+		}
+		c.policy = p
+	})
+}
+
+// QueueGroup puts the subscription in a queue group: subscriptions of one
+// topic (or pattern) that share a group name split its messages, each message
+// going to exactly one member, while every group and every subscription
+// outside a group still receives every message.
+func QueueGroup(group string) SubscribeOption {
+	return subOption(func(c *subConfig) {
+		if err := validate(group, false); err != nil {
+			c.errs = append(c.errs, fmt.Errorf("bus: queue group: %w", err))
+		}
+		c.group = group
+	})
+}
+
+// Concurrency sets how many calls of a handler may run at once. The default,
+// 1, handles messages one at a time in publish order. Only Handle takes it.
+func Concurrency(n int) SubscribeOption {
+	return subOption(func(c *subConfig) {
+		if n < 1 {
+			c.errs = append(c.errs, fmt.Errorf("bus: concurrency %d: must be at least 1", n))
+		}
+		c.concurrency = n
+	})
+}
+
+// OrderingKey makes a queue group route messages by key: messages with the
+// same key go to the same member, in publish order (while the group's
+// membership does not change). Every member of a group should pass the same
+// function; the group uses the one of its first member. T must be the
+// subscription's message type.
+func OrderingKey[T any](key func(T) string) SubscribeOption {
+	return subOption(func(c *subConfig) {
+		if key == nil {
+			c.errs = append(c.errs, fmt.Errorf("bus: OrderingKey: nil function"))
+		}
+		c.keyFn = key
+	})
+}
+
+// OnDrop registers a function called with each message dropped for this
+// subscription and the reason. It runs on the goroutine that dropped the
+// message (often a publisher's), so it must be quick and must not block.
+// T must be the subscription's message type.
+func OnDrop[T any](fn func(Message[T], DropReason)) SubscribeOption {
+	return subOption(func(c *subConfig) {
+		if fn == nil {
+			c.errs = append(c.errs, fmt.Errorf("bus: OnDrop: nil function"))
+		}
+		c.onDrop = fn
+	})
+}
+
+// typedOptions checks the generic options against the subscription's type.
+func typedOptions[T any](c *subConfig) (key func(T) string, onDrop func(Message[T], DropReason), err error) {
+	if c.keyFn != nil {
+		var ok bool
+		if key, ok = c.keyFn.(func(T) string); !ok {
+			return nil, nil, fmt.Errorf("bus: OrderingKey takes a %s, but the subscription carries %s",
+				reflect.TypeOf(c.keyFn), typeName[T]())
+		}
+		if c.group == "" {
+			return nil, nil, fmt.Errorf("bus: OrderingKey only applies to a queue group: add the QueueGroup option")
+		}
+	}
+	if c.onDrop != nil {
+		var ok bool
+		if onDrop, ok = c.onDrop.(func(Message[T], DropReason)); !ok {
+			return nil, nil, fmt.Errorf("bus: OnDrop takes a %s, but the subscription carries %s",
+				reflect.TypeOf(c.onDrop), typeName[T]())
+		}
+	}
+	return key, onDrop, nil
+}
+
+func typeName[T any]() string { return reflect.TypeFor[T]().String() }

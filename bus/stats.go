@@ -1,0 +1,128 @@
+package bus
+
+import (
+	"cmp"
+	"slices"
+)
+
+// Stats is a point-in-time view of a bus, read from atomic counters without
+// stopping publishers. Once publishing stops, for every subscription
+// Published == Delivered + Dropped.Total() + Queued exactly.
+type Stats struct {
+	Topics        []TopicStats        // sorted by name
+	Subscriptions []SubscriptionStats // sorted by pattern, then name
+}
+
+// TopicStats describes one topic.
+type TopicStats struct {
+	Name        string
+	Type        string // the message type, as reflect prints it
+	Published   uint64 // every accepted publish, routed or not
+	Unrouted    uint64 // of which matched no subscription
+	Subscribers int    // subscriptions attached now, wildcard ones included
+}
+
+// SubscriptionStats describes one live subscription. Ended subscriptions
+// leave the stats.
+type SubscriptionStats struct {
+	ID          uint64
+	Name        string
+	Pattern     string   // the topic name or pattern subscribed to
+	Topics      []string // the topics it is attached to
+	Group       string   // queue group, or ""
+	Handler     bool     // a handler subscription (Handle), not a channel
+	Policy      Policy
+	Buffer      int
+	Concurrency int // handler calls at once; 0 for channel subscriptions
+
+	Published uint64 // messages offered to this subscription
+	Delivered uint64 // received from the channel, or handled by the handler
+	Queued    uint64 // waiting in the queue, or being handled
+	Dropped   DropCounts
+	Failed    uint64 // handler calls that returned an error or panicked
+}
+
+// DropCounts counts drops by reason.
+type DropCounts map[DropReason]uint64
+
+// Total returns the sum over every reason.
+func (d DropCounts) Total() uint64 {
+	var n uint64
+	for _, v := range d {
+		n += v
+	}
+	return n
+}
+
+// Stats returns the bus's current stats.
+func (b *Bus) Stats() Stats {
+	b.mu.Lock()
+	var st Stats
+	for _, t := range b.topics {
+		tb := t.base()
+		routed, unrouted := tb.published.Load(), tb.unrouted.Load()
+		n := 0
+		for _, s := range b.subs {
+			if slices.Contains(s.info().topics, t) {
+				n++
+			}
+		}
+		st.Topics = append(st.Topics, TopicStats{
+			Name: tb.name, Type: tb.typ.String(),
+			Published: routed + unrouted, Unrouted: unrouted, Subscribers: n,
+		})
+	}
+	subs := slices.Clone(b.subs)
+	topics := make([][]string, len(subs))
+	for i, s := range subs {
+		for _, t := range s.info().topics {
+			topics[i] = append(topics[i], t.base().name)
+		}
+		slices.Sort(topics[i])
+	}
+	b.mu.Unlock()
+
+	for i, s := range subs {
+		c := s.info()
+		ss := SubscriptionStats{
+			ID: c.id, Name: c.name, Pattern: c.pattern, Topics: topics[i], Group: c.group,
+			Handler: c.conc > 0, Policy: c.policy, Buffer: c.buffer, Concurrency: c.conc,
+			Dropped: DropCounts{},
+		}
+		// Read the settled counters before sent, so that a racing publish
+		// shows as queued rather than as a negative.
+		handled, removed := c.handled.Load(), c.removed.Load()
+		var dropped uint64
+		for r := ReasonFull; r < numDropReasons; r++ {
+			if v := c.dropped[r].Load(); v > 0 {
+				ss.Dropped[r] = v
+				dropped += v
+			}
+		}
+		q := s.queued()
+		sent := c.sent.Load()
+		ss.Queued = q
+		ss.Failed = c.failed.Load()
+		if c.conc > 0 {
+			ss.Delivered = handled
+		} else {
+			ss.Delivered = sat(sent, removed+q)
+		}
+		ss.Published = sent + sat(dropped, removed)
+		st.Subscriptions = append(st.Subscriptions, ss)
+	}
+	slices.SortFunc(st.Topics, func(a, b TopicStats) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(st.Subscriptions, func(a, b SubscriptionStats) int {
+		return cmp.Or(cmp.Compare(a.Pattern, b.Pattern), cmp.Compare(a.Name, b.Name))
+	})
+	return st
+}
+
+// sat returns a-b, or 0 when b > a (counters read at slightly different
+// moments).
+func sat(a, b uint64) uint64 {
+	if b > a {
+		return 0
+	}
+	return a - b
+}

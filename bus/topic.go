@@ -1,0 +1,324 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// Message is what a subscriber receives: the published value, the correlation
+// ID that travelled with it, and the name of the topic it was published on
+// (useful with wildcard subscriptions).
+type Message[T any] struct {
+	Value         T
+	CorrelationID CorrelationID
+	Topic         string
+}
+
+type topicBase struct {
+	name      string
+	typ       reflect.Type
+	b         *Bus
+	published atomic.Uint64 // publishes that matched at least one subscription
+	unrouted  atomic.Uint64 // publishes that matched none
+}
+
+func (t *topicBase) base() *topicBase { return t }
+
+// Name returns the topic's name.
+func (t *topicBase) Name() string { return t.name }
+
+// Topic is a named stream of messages of type T on a Bus. Get one with
+// NewTopic; it is safe for concurrent use and lives as long as its bus.
+type Topic[T any] struct {
+	topicBase
+	subs []*Subscription[T] // guarded by b.mu, in subscription order
+	snap atomic.Pointer[snapshot[T]]
+}
+
+// snapshot is the immutable set of a topic's subscriptions that Publish
+// reads with one atomic load. It is rebuilt when a subscription comes or goes.
+type snapshot[T any] struct {
+	single   []*Subscription[T] // subscriptions outside queue groups
+	groups   []*group[T]
+	handlers bool // some target is a handler: publishes build a handler context
+}
+
+type group[T any] struct {
+	name    string
+	members []*Subscription[T]
+	key     func(T) string
+	next    atomic.Uint32
+}
+
+func (t *Topic[T]) attach(s subscription) bool {
+	ts, ok := s.(*Subscription[T])
+	if !ok {
+		return false
+	}
+	t.subs = append(t.subs, ts)
+	t.rebuild()
+	return true
+}
+
+func (t *Topic[T]) detach(s subscription) {
+	ts, ok := s.(*Subscription[T])
+	if !ok {
+		return
+	}
+	if i := slices.Index(t.subs, ts); i >= 0 {
+		t.subs = slices.Delete(t.subs, i, i+1)
+		t.rebuild()
+	}
+}
+
+func (t *Topic[T]) rebuild() {
+	ns := &snapshot[T]{}
+	for _, s := range t.subs {
+		if s.q != nil {
+			ns.handlers = true
+		}
+		if s.group == "" {
+			ns.single = append(ns.single, s)
+			continue
+		}
+		i := slices.IndexFunc(ns.groups, func(g *group[T]) bool { return g.name == s.group })
+		if i < 0 {
+			ns.groups = append(ns.groups, &group[T]{name: s.group, key: s.key})
+			i = len(ns.groups) - 1
+		}
+		ns.groups[i].members = append(ns.groups[i].members, s)
+	}
+	t.snap.Store(ns)
+}
+
+// Publish sends v to every subscription of the topic, applying each one's
+// policy, and returns once each has queued or dropped it. Drops are counted,
+// not returned; Publish returns an error only when it could not offer the
+// message: ErrClosed after Close, or the context's error when ctx ended while
+// a Block subscriber had no room (the message is then dropped for that
+// subscriber with reason ReasonCanceled). With the Synchronous option it
+// behaves like PublishSync.
+//
+// The message carries ctx's correlation ID, or a new one.
+func (t *Topic[T]) Publish(ctx context.Context, v T) error {
+	b := t.b
+	if b.state.Load() != stateOpen || b.sync {
+		return t.publishSlow(ctx, v, b.sync)
+	}
+	return t.publish(ctx, v)
+}
+
+// PublishSync sends v to every subscription of the topic and returns when
+// each has taken it: channel subscriptions when the message is in their
+// channel, handler subscriptions when the handler has returned. It waits for
+// room whatever a subscription's policy, until ctx ends. It returns the
+// joined errors of the handlers, and ctx's error if it gave up waiting.
+//
+// Called from a handler, PublishSync does not wait for a handler that is
+// already waiting on this chain of publishes (that would deadlock): such a
+// subscription gets the message as with Publish.
+func (t *Topic[T]) PublishSync(ctx context.Context, v T) error {
+	return t.publishSlow(ctx, v, true)
+}
+
+func (t *Topic[T]) publishSlow(ctx context.Context, v T, sync bool) error {
+	b := t.b
+	switch b.state.Load() {
+	case stateClosed:
+		return ErrClosed
+	case stateDraining:
+		if !b.fromHandler(ctx) {
+			return ErrClosed
+		}
+	}
+	if sync {
+		return t.publishSync(ctx, v)
+	}
+	return t.publish(ctx, v)
+}
+
+func (t *Topic[T]) publish(ctx context.Context, v T) error {
+	s := t.snap.Load()
+	if len(s.single) == 0 && len(s.groups) == 0 {
+		t.unrouted.Add(1)
+		return nil
+	}
+	t.published.Add(1)
+	m := Message[T]{Value: v, CorrelationID: correlationFor(ctx), Topic: t.name}
+	var hc *msgCtx
+	if s.handlers {
+		hc = newMsgCtx(ctx, m.CorrelationID, t.name, t.b)
+	}
+	var err error
+	for _, x := range s.single {
+		if e := x.deliver(ctx, &m, hc, nil, false); e != nil {
+			err = e
+		}
+	}
+	for _, g := range s.groups {
+		if e := g.deliver(ctx, &m, hc, nil, false); e != nil {
+			err = e
+		}
+	}
+	return err
+}
+
+func (g *group[T]) deliver(ctx context.Context, m *Message[T], hc *msgCtx, w *waiter, block bool) error {
+	n := uint32(len(g.members))
+	if g.key != nil {
+		return g.members[fnv32(g.key(m.Value))%n].deliver(ctx, m, hc, w, block)
+	}
+	start := g.next.Add(1)
+	for i := range n {
+		if g.members[(start+i)%n].try(m, hc, w) {
+			return nil
+		}
+	}
+	return g.members[start%n].deliver(ctx, m, hc, w, block)
+}
+
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
+
+// waiter collects the outcome of one PublishSync. pending starts at 1, the
+// publisher's own hold, so that ch closes only after every delivery began.
+type waiter struct {
+	pending atomic.Int32
+	ch      chan struct{}
+	mu      sync.Mutex
+	errs    []error
+}
+
+func newWaiter() *waiter {
+	w := &waiter{ch: make(chan struct{})}
+	w.pending.Store(1)
+	return w
+}
+
+func (w *waiter) add() { w.pending.Add(1) }
+
+func (w *waiter) done(err error) {
+	if err != nil {
+		w.mu.Lock()
+		w.errs = append(w.errs, err)
+		w.mu.Unlock()
+	}
+	if w.pending.Add(-1) == 0 {
+		close(w.ch)
+	}
+}
+
+func (t *Topic[T]) publishSync(ctx context.Context, v T) error {
+	s := t.snap.Load()
+	if len(s.single) == 0 && len(s.groups) == 0 {
+		t.unrouted.Add(1)
+		return nil
+	}
+	t.published.Add(1)
+	m := Message[T]{Value: v, CorrelationID: correlationFor(ctx), Topic: t.name}
+	var hc *msgCtx
+	if s.handlers {
+		hc = newMsgCtx(ctx, m.CorrelationID, t.name, t.b)
+	}
+	w := newWaiter()
+	var errs []error
+	deliver := func(x *Subscription[T]) {
+		if x.q != nil && isAncestor(ctx, &x.core) {
+			// x is waiting on this very chain of publishes: do not wait for it.
+			if err := x.deliver(ctx, &m, hc, nil, false); err != nil {
+				errs = append(errs, err)
+			}
+			return
+		}
+		if err := x.deliver(ctx, &m, hc, w, true); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, x := range s.single {
+		deliver(x)
+	}
+	for _, g := range s.groups {
+		n := uint32(len(g.members))
+		var x *Subscription[T]
+		if g.key != nil {
+			x = g.members[fnv32(g.key(m.Value))%n]
+		} else {
+			x = g.members[g.next.Add(1)%n]
+		}
+		deliver(x)
+	}
+	w.done(nil)
+	select {
+	case <-w.ch:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("bus: PublishSync to %q gave up waiting for its handlers: %w", t.name, ctx.Err()))
+	}
+	w.mu.Lock()
+	errs = append(errs, w.errs...)
+	w.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// Subscribe subscribes to this topic and returns the subscription, whose
+// channel C receives the messages. See the package function Subscribe.
+func (t *Topic[T]) Subscribe(ctx context.Context, opts ...SubscribeOption) (*Subscription[T], error) {
+	return subscribe[T](ctx, t.b, t.name, configure(opts), nil, 1)
+}
+
+// Handle subscribes fn to this topic. See the package function Handle.
+func (t *Topic[T]) Handle(ctx context.Context, fn func(context.Context, T) error, opts ...SubscribeOption) (*Subscription[T], error) {
+	if fn == nil {
+		return nil, errors.New("bus: Handle: nil handler function")
+	}
+	return subscribe(ctx, t.b, t.name, configure(opts), fn, 1)
+}
+
+// Subscribe subscribes to every topic of type T whose name matches pattern
+// (a topic name, or one with '*' and '>' wildcards; topics declared later
+// are matched when they are declared; topics of another type are skipped).
+// Messages arrive on the subscription's channel C. The subscription ends,
+// and C is closed, when ctx ends, when Close is called on it, when its policy
+// disconnects it, or when the bus closes.
+//
+// A pattern without wildcards declares the topic with type T if it does not
+// exist, and is a *TypeError if it exists with another type.
+func Subscribe[T any](ctx context.Context, b *Bus, pattern string, opts ...SubscribeOption) (*Subscription[T], error) {
+	return subscribe[T](ctx, b, pattern, configure(opts), nil, 1)
+}
+
+// Handle subscribes fn to every topic of type T whose name matches pattern,
+// like Subscribe. The bus calls fn for each message on its own worker
+// goroutines, at most Concurrency calls at once (default 1, in publish
+// order), never under a bus lock; fn may publish, also to its own topic.
+// The context fn receives carries the message's correlation ID and topic,
+// and is cancelled only when Close gives up waiting for handlers. A panic
+// in fn is recovered and returned as a *PanicError.
+func Handle[T any](ctx context.Context, b *Bus, pattern string, fn func(context.Context, T) error, opts ...SubscribeOption) (*Subscription[T], error) {
+	if fn == nil {
+		return nil, errors.New("bus: Handle: nil handler function")
+	}
+	return subscribe(ctx, b, pattern, configure(opts), fn, 1)
+}
+
+func configure(opts []SubscribeOption) *subConfig {
+	c := &subConfig{}
+	for _, o := range opts {
+		if o == nil {
+			c.errs = append(c.errs, errors.New("bus: nil SubscribeOption"))
+			continue
+		}
+		o.applySub(c)
+	}
+	return c
+}
