@@ -24,10 +24,11 @@ const (
 type Bus struct {
 	// mu guards the registry below. It is taken to subscribe, to end a
 	// subscription, to declare a topic and to read stats; never to publish.
-	mu     sync.Mutex
-	topics map[string]topicImpl
-	subs   []subscription // in subscription order
-	nextID uint64
+	mu      sync.Mutex
+	topics  map[string]topicImpl
+	subs    []subscription // in subscription order
+	nextID  uint64
+	retired map[statsKey]*SubscriptionStats // counters of ended subscriptions
 
 	state     atomic.Int32
 	sync      bool
@@ -49,6 +50,7 @@ type Bus struct {
 func New(opts ...Option) *Bus {
 	b := &Bus{
 		topics:    make(map[string]topicImpl),
+		retired:   make(map[statsKey]*SubscriptionStats),
 		killGrace: time.Second,
 		closed:    make(chan struct{}),
 	}

@@ -19,27 +19,30 @@ type TopicStats struct {
 	Type        string // the message type, as reflect prints it
 	Published   uint64 // every accepted publish, routed or not
 	Unrouted    uint64 // of which matched no subscription
-	Subscribers int    // subscriptions attached now, wildcard ones included
+	Subscribers int    // live subscriptions attached now, wildcard ones included
 }
 
-// SubscriptionStats describes one live subscription. Ended subscriptions
-// leave the stats.
+// SubscriptionStats describes one subscriber: a topic name or pattern and a
+// subscription name. Counters add up over every subscription that has had
+// that name on that pattern (one that disconnects and subscribes again keeps
+// counting), so they only grow; Active says whether one is live now.
 type SubscriptionStats struct {
-	ID          uint64
 	Name        string
 	Pattern     string   // the topic name or pattern subscribed to
-	Topics      []string // the topics it is attached to
+	Topics      []string // the topics it is attached to now
 	Group       string   // queue group, or ""
 	Handler     bool     // a handler subscription (Handle), not a channel
 	Policy      Policy
 	Buffer      int
-	Concurrency int // handler calls at once; 0 for channel subscriptions
+	Concurrency int  // handler calls at once; 0 for channel subscriptions
+	Active      bool // a subscription with this name is live
 
-	Published uint64 // messages offered to this subscription
-	Delivered uint64 // received from the channel, or handled by the handler
-	Queued    uint64 // waiting in the queue, or being handled
-	Dropped   DropCounts
-	Failed    uint64 // handler calls that returned an error or panicked
+	Published   uint64 // messages offered to this subscriber
+	Delivered   uint64 // received from the channel, or handled by the handler
+	Queued      uint64 // waiting in the queue, or being handled
+	Dropped     DropCounts
+	Failed      uint64 // handler calls that returned an error or panicked
+	Disconnects uint64 // subscriptions ended by their DisconnectAfter policy
 }
 
 // DropCounts counts drops by reason.
@@ -52,6 +55,66 @@ func (d DropCounts) Total() uint64 {
 		n += v
 	}
 	return n
+}
+
+type statsKey struct{ pattern, name string }
+
+// stats reads one subscription's counters.
+func (c *core) stats(queued func() uint64) SubscriptionStats {
+	ss := SubscriptionStats{
+		Name: c.name, Pattern: c.pattern, Group: c.group, Handler: c.conc > 0,
+		Policy: c.policy, Buffer: c.buffer, Concurrency: c.conc, Dropped: DropCounts{},
+	}
+	// Read the settled counters before sent, so that a racing publish shows
+	// as queued rather than as a negative.
+	handled, removed := c.handled.Load(), c.removed.Load()
+	var dropped uint64
+	for r := ReasonFull; r < numDropReasons; r++ {
+		if v := c.dropped[r].Load(); v > 0 {
+			ss.Dropped[r] = v
+			dropped += v
+		}
+	}
+	q := queued()
+	sent := c.sent.Load()
+	ss.Queued = q
+	ss.Failed = c.failed.Load()
+	if c.conc > 0 {
+		ss.Delivered = handled
+	} else {
+		ss.Delivered = sat(sent, removed+q)
+	}
+	ss.Published = sent + sat(dropped, removed)
+	return ss
+}
+
+func (a *SubscriptionStats) add(r *SubscriptionStats) {
+	a.Published += r.Published
+	a.Delivered += r.Delivered
+	a.Queued += r.Queued
+	a.Failed += r.Failed
+	a.Disconnects += r.Disconnects
+	for k, v := range r.Dropped {
+		a.Dropped[k] += v
+	}
+}
+
+// retire folds the final counters of an ended subscription into the bus's
+// retired stats, so that Stats keeps counting what it did.
+func (b *Bus) retire(c *core) {
+	ss := c.stats(func() uint64 { return 0 })
+	if c.err == ErrDisconnected {
+		ss.Disconnects = 1
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k := statsKey{c.pattern, c.name}
+	if r, ok := b.retired[k]; ok {
+		r.add(&ss)
+		r.Group, r.Handler, r.Policy, r.Buffer, r.Concurrency = ss.Group, ss.Handler, ss.Policy, ss.Buffer, ss.Concurrency
+		return
+	}
+	b.retired[k] = &ss
 }
 
 // Stats returns the bus's current stats.
@@ -80,36 +143,29 @@ func (b *Bus) Stats() Stats {
 		}
 		slices.Sort(topics[i])
 	}
+	retired := make(map[statsKey]SubscriptionStats, len(b.retired))
+	for k, r := range b.retired {
+		cp := *r
+		cp.Dropped = DropCounts{}
+		for rk, v := range r.Dropped {
+			cp.Dropped[rk] = v
+		}
+		retired[k] = cp
+	}
 	b.mu.Unlock()
 
 	for i, s := range subs {
 		c := s.info()
-		ss := SubscriptionStats{
-			ID: c.id, Name: c.name, Pattern: c.pattern, Topics: topics[i], Group: c.group,
-			Handler: c.conc > 0, Policy: c.policy, Buffer: c.buffer, Concurrency: c.conc,
-			Dropped: DropCounts{},
+		ss := c.stats(s.queued)
+		ss.Topics, ss.Active = topics[i], true
+		if r, ok := retired[statsKey{c.pattern, c.name}]; ok {
+			ss.add(&r)
+			delete(retired, statsKey{c.pattern, c.name})
 		}
-		// Read the settled counters before sent, so that a racing publish
-		// shows as queued rather than as a negative.
-		handled, removed := c.handled.Load(), c.removed.Load()
-		var dropped uint64
-		for r := ReasonFull; r < numDropReasons; r++ {
-			if v := c.dropped[r].Load(); v > 0 {
-				ss.Dropped[r] = v
-				dropped += v
-			}
-		}
-		q := s.queued()
-		sent := c.sent.Load()
-		ss.Queued = q
-		ss.Failed = c.failed.Load()
-		if c.conc > 0 {
-			ss.Delivered = handled
-		} else {
-			ss.Delivered = sat(sent, removed+q)
-		}
-		ss.Published = sent + sat(dropped, removed)
 		st.Subscriptions = append(st.Subscriptions, ss)
+	}
+	for _, r := range retired {
+		st.Subscriptions = append(st.Subscriptions, r)
 	}
 	slices.SortFunc(st.Topics, func(a, b TopicStats) int { return cmp.Compare(a.Name, b.Name) })
 	slices.SortFunc(st.Subscriptions, func(a, b SubscriptionStats) int {

@@ -70,7 +70,14 @@ func (c *core) exit() {
 
 func (c *core) deadReason() DropReason { return DropReason(c.reason.Load()) }
 
-func (c *core) finish() { c.finOnce.Do(func() { close(c.finished) }) }
+// finish completes the end: the counters are final, so they are folded into
+// the bus's retired stats before Done is closed.
+func (c *core) finish() {
+	c.finOnce.Do(func() {
+		c.b.retire(c)
+		close(c.finished)
+	})
+}
 
 // Subscription is one subscriber of a topic or pattern. For a channel
 // subscription (Subscribe), C receives the messages and is closed exactly
@@ -194,11 +201,13 @@ func (s *Subscription[T]) end(reason DropReason, err error) {
 		for q.n > 0 {
 			left = append(left, q.pop())
 		}
-		idle := q.running == 0
+		// Counted under q.mu, before a racing activation can finish.
+		s.removed.Add(uint64(len(left)))
+		s.dropped[reason].Add(uint64(len(left)))
+		idle := q.running == 0 && q.waiters == 0
 		q.mu.Unlock()
 		for i := range left {
-			s.removed.Add(1)
-			s.dropEntry(&left[i], reason)
+			s.notifyEntry(&left[i], reason)
 		}
 		if idle {
 			s.finish()
@@ -209,6 +218,11 @@ func (s *Subscription[T]) end(reason DropReason, err error) {
 // drop counts m as dropped for reason and tells OnDrop.
 func (s *Subscription[T]) drop(m *Message[T], reason DropReason) {
 	s.dropped[reason].Add(1)
+	s.notify(m, reason)
+}
+
+// notify tells OnDrop and the bus's Dropped hook about a counted drop.
+func (s *Subscription[T]) notify(m *Message[T], reason DropReason) {
 	if s.onDrop != nil {
 		s.onDrop(*m, reason)
 	}
@@ -217,12 +231,14 @@ func (s *Subscription[T]) drop(m *Message[T], reason DropReason) {
 	}
 }
 
-func (s *Subscription[T]) dropEntry(e *entry[T], reason DropReason) {
+// notifyEntry tells a PublishSync waiter, OnDrop and the hooks about a
+// queued entry that was counted as dropped.
+func (s *Subscription[T]) notifyEntry(e *entry[T], reason DropReason) {
 	if e.w != nil {
 		e.w.done(&DropError{Subscriber: s.name, Reason: reason})
 	}
 	m := Message[T]{Value: e.v, CorrelationID: e.hc.id, Topic: e.hc.topic}
-	s.drop(&m, reason)
+	s.notify(&m, reason)
 }
 
 // DropError is what PublishSync reports for a message that a handler
@@ -242,13 +258,11 @@ func (s *Subscription[T]) kept() {
 	}
 }
 
-// dropFull counts a message that found the queue full, and disconnects the
-// subscription when its policy says so.
-func (s *Subscription[T]) dropFull(m *Message[T]) {
+// dropFull counts a message that found the queue full, and reports whether
+// the policy now disconnects the subscription.
+func (s *Subscription[T]) dropFull(m *Message[T]) bool {
 	s.drop(m, ReasonFull)
-	if s.policy.kind == policyDisconnect && s.consec.Add(1) >= int64(s.policy.after) {
-		s.end(ReasonDisconnect, ErrDisconnected)
-	}
+	return s.policy.kind == policyDisconnect && s.consec.Add(1) >= int64(s.policy.after)
 }
 
 // deliver offers m to the subscription under its policy; block makes it wait
@@ -259,7 +273,8 @@ func (s *Subscription[T]) deliver(ctx context.Context, m *Message[T], hc *msgCtx
 		return s.push(ctx, m, hc, w, block)
 	}
 	if !s.enter() {
-		s.drop(m, s.deadReason())
+		// The subscription ended after this publish loaded its topic's
+		// snapshot: the message comes after the end and is not offered.
 		return nil
 	}
 	select {
@@ -350,8 +365,8 @@ func (s *Subscription[T]) sendSlow(ctx context.Context, m *Message[T], block boo
 		case <-tc:
 			reason = ReasonTimeout
 		}
+		s.drop(m, reason) // inside the guard, so that end sees final counters
 		s.exit()
-		s.drop(m, reason)
 		return err
 	case s.policy.kind == policyDropOldest:
 		for range 4 {
@@ -370,8 +385,11 @@ func (s *Subscription[T]) sendSlow(ctx context.Context, m *Message[T], block boo
 			}
 		}
 	}
+	disconnect := s.dropFull(m)
 	s.exit()
-	s.dropFull(m)
+	if disconnect {
+		s.end(ReasonDisconnect, ErrDisconnected)
+	}
 	return nil
 }
 
@@ -462,8 +480,8 @@ func (s *Subscription[T]) push(ctx context.Context, m *Message[T], hc *msgCtx, w
 func (s *Subscription[T]) pushSlow(ctx context.Context, m *Message[T], hc *msgCtx, w *waiter, block bool) error {
 	q := s.q
 	if q.closed {
+		// Ended before this publish reached it: not offered (see deliver).
 		q.mu.Unlock()
-		s.dropWaiting(m, w, s.deadReason())
 		return nil
 	}
 	switch {
@@ -507,18 +525,30 @@ func (s *Subscription[T]) pushSlow(ctx context.Context, m *Message[T], hc *msgCt
 			q.mu.Lock()
 			q.waiters--
 		}
+		// Counted under q.mu: finish waits for the last waiter, so the
+		// count lands before the counters are folded.
+		s.dropped[reason].Add(1)
+		last := q.closed && q.running == 0 && q.waiters == 0
 		q.mu.Unlock()
-		s.dropWaiting(m, w, reason)
+		if w != nil {
+			w.add()
+			w.done(&DropError{Subscriber: s.name, Reason: reason})
+		}
+		s.notify(m, reason)
+		if last {
+			s.finish()
+		}
 		return err
 	case s.policy.kind == policyDropOldest:
 		old := q.pop()
+		s.removed.Add(1)
+		s.dropped[ReasonEvicted].Add(1)
 		act := s.enqueue(m, hc, w)
 		q.mu.Unlock()
 		if act {
 			s.b.pool.submit(q)
 		}
-		s.removed.Add(1)
-		s.dropEntry(&old, ReasonEvicted)
+		s.notifyEntry(&old, ReasonEvicted)
 		return nil
 	}
 	q.mu.Unlock()
@@ -526,16 +556,10 @@ func (s *Subscription[T]) pushSlow(ctx context.Context, m *Message[T], hc *msgCt
 		w.add()
 		w.done(&DropError{Subscriber: s.name, Reason: ReasonFull})
 	}
-	s.dropFull(m)
-	return nil
-}
-
-func (s *Subscription[T]) dropWaiting(m *Message[T], w *waiter, reason DropReason) {
-	if w != nil {
-		w.add()
-		w.done(&DropError{Subscriber: s.name, Reason: reason})
+	if s.dropFull(m) {
+		s.end(ReasonDisconnect, ErrDisconnected)
 	}
-	s.drop(m, reason)
+	return nil
 }
 
 // run is one activation: it handles batches until the ring is empty.
@@ -546,7 +570,7 @@ func (q *queue[T]) run() {
 		q.mu.Lock()
 		if q.n == 0 || q.closed {
 			q.running--
-			last := q.closed && q.running == 0
+			last := q.closed && q.running == 0 && q.waiters == 0
 			q.mu.Unlock()
 			if last {
 				s.finish()
@@ -572,7 +596,8 @@ func (q *queue[T]) run() {
 			if q.dead.Load() {
 				for j := i; j < len(batch); j++ {
 					s.removed.Add(1)
-					s.dropEntry(&batch[j], s.deadReason())
+					s.dropped[s.deadReason()].Add(1)
+					s.notifyEntry(&batch[j], s.deadReason())
 				}
 				clear(batch[i:])
 				break
