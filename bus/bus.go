@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"runtime"
 	"slices"
@@ -90,7 +91,7 @@ func topicFor[T any](b *Bus, name string) (*Topic[T], error) {
 		}
 		return tt, nil
 	}
-	t := &Topic[T]{topicBase: topicBase{name: name, typ: reflect.TypeFor[T](), b: b}}
+	t := &Topic[T]{topicBase: topicBase{name: name, typ: reflect.TypeFor[T](), b: b, seed: rand.Uint64()}}
 	t.snap.Store(&snapshot[T]{})
 	b.topics[name] = t
 	for _, s := range b.subs {

@@ -81,10 +81,23 @@ func CorrelationIDFrom(ctx context.Context) (CorrelationID, bool) {
 }
 
 // correlationFor returns the ID a publish with ctx carries: the context's own,
-// or a new one.
-func correlationFor(ctx context.Context) CorrelationID {
+// or a new one made from the topic's random seed and the publish's sequence
+// number. The sequence is unique per topic and the mix is a bijection, so the
+// IDs are unique without a random draw per publish.
+func correlationFor(ctx context.Context, seed uint64, seq uint64) CorrelationID {
 	if id, ok := CorrelationIDFrom(ctx); ok {
 		return id
 	}
-	return NewCorrelationID()
+	var id CorrelationID
+	binary.LittleEndian.PutUint64(id[:8], seed)
+	binary.LittleEndian.PutUint64(id[8:], mix64(seq))
+	return id
+}
+
+// mix64 is the splitmix64 finaliser: a bijection on uint64 that makes
+// consecutive numbers look random.
+func mix64(z uint64) uint64 {
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
 }

@@ -175,19 +175,21 @@ func (s *Subscription[T]) end(reason DropReason, err error) {
 		if s.q == nil {
 			s.guard.Add(closedBit)
 			close(s.done)
-			for s.guard.Load() != closedBit {
-				<-s.quiet
-			}
+			// Empty the channel until the senders inside have left: a
+			// sender blocked on a full channel gets room this way.
 			for {
+				s.purge(reason)
+				if s.guard.Load() == closedBit {
+					break
+				}
 				select {
 				case m := <-s.ch:
 					s.removed.Add(1)
 					s.drop(&m, reason)
-					continue
-				default:
+				case <-s.quiet:
 				}
-				break
 			}
+			s.purge(reason)
 			close(s.ch)
 			s.finish()
 			return
@@ -213,6 +215,19 @@ func (s *Subscription[T]) end(reason DropReason, err error) {
 			s.finish()
 		}
 	})
+}
+
+// purge takes what the channel holds and counts it as dropped.
+func (s *Subscription[T]) purge(reason DropReason) {
+	for {
+		select {
+		case m := <-s.ch:
+			s.removed.Add(1)
+			s.drop(&m, reason)
+		default:
+			return
+		}
+	}
 }
 
 // drop counts m as dropped for reason and tells OnDrop.
@@ -344,8 +359,22 @@ func (s *Subscription[T]) sendSlow(ctx context.Context, m *Message[T], block boo
 	)
 	switch {
 	case block || s.policy.kind == policyBlock:
+		// No need to watch the subscription's end or the bus's: end empties
+		// the channel until every sender inside the guard has left.
+		d := s.policy.maxWait
+		if block {
+			d = 0
+		}
+		cancel := ctx.Done()
+		if d == 0 && cancel == nil {
+			s.ch <- *m
+			s.sent.Add(1)
+			s.exit()
+			s.kept()
+			return nil
+		}
 		var tc <-chan time.Time
-		if d := s.policy.maxWait; d > 0 && !block {
+		if d > 0 {
 			t := getTimer(d)
 			defer putTimer(t)
 			tc = t.C
@@ -356,12 +385,8 @@ func (s *Subscription[T]) sendSlow(ctx context.Context, m *Message[T], block boo
 			s.exit()
 			s.kept()
 			return nil
-		case <-ctx.Done():
+		case <-cancel:
 			reason, err = ReasonCanceled, ctx.Err()
-		case <-s.done:
-			reason = s.deadReason()
-		case <-s.b.killCtx.Done():
-			reason, err = ReasonShutdown, ErrClosed
 		case <-tc:
 			reason = ReasonTimeout
 		}

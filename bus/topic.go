@@ -23,6 +23,7 @@ type topicBase struct {
 	name      string
 	typ       reflect.Type
 	b         *Bus
+	seed      uint64        // random half of the correlation IDs made here
 	published atomic.Uint64 // publishes that matched at least one subscription
 	unrouted  atomic.Uint64 // publishes that matched none
 }
@@ -148,8 +149,8 @@ func (t *Topic[T]) publish(ctx context.Context, v T) error {
 		t.unrouted.Add(1)
 		return nil
 	}
-	t.published.Add(1)
-	m := Message[T]{Value: v, CorrelationID: correlationFor(ctx), Topic: t.name}
+	seq := t.published.Add(1)
+	m := Message[T]{Value: v, CorrelationID: correlationFor(ctx, t.seed, seq), Topic: t.name}
 	var hc *msgCtx
 	if s.handlers {
 		hc = newMsgCtx(ctx, m.CorrelationID, t.name, t.b)
@@ -225,8 +226,8 @@ func (t *Topic[T]) publishSync(ctx context.Context, v T) error {
 		t.unrouted.Add(1)
 		return nil
 	}
-	t.published.Add(1)
-	m := Message[T]{Value: v, CorrelationID: correlationFor(ctx), Topic: t.name}
+	seq := t.published.Add(1)
+	m := Message[T]{Value: v, CorrelationID: correlationFor(ctx, t.seed, seq), Topic: t.name}
 	var hc *msgCtx
 	if s.handlers {
 		hc = newMsgCtx(ctx, m.CorrelationID, t.name, t.b)
