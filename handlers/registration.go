@@ -1,10 +1,15 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"runtime"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/fxbus/fxbus/bus"
 )
@@ -20,6 +25,7 @@ type Registration struct {
 	typ       reflect.Type
 	name      string
 	source    string
+	err       error // what was wrong with the options
 	subscribe func(ctx context.Context, b *bus.Bus, env Env) (Subscription, error)
 }
 
@@ -42,60 +48,49 @@ func (r Registration) String() string {
 	return fmt.Sprintf("handler %q for %q (%s, registered at %s)", r.name, r.topic, r.typ, r.source)
 }
 
-// Subscribe subscribes the handler to b until ctx ends or the subscription
-// is closed. Errors name the registration and its source.
-func (r Registration) Subscribe(ctx context.Context, b *bus.Bus, env Env) (Subscription, error) {
+// Err reports what is wrong with the registration's handler or options
+// (a nil handler, a bad option value, middleware of another message type),
+// or nil. Subscribe returns the same error, so checking it first is only
+// needed to fail earlier.
+func (r Registration) Err() error {
 	if r.subscribe == nil {
-		return nil, fmt.Errorf("handlers: zero Registration: make one with handlers.Register")
+		return errZero
+	}
+	if r.err != nil {
+		return fmt.Errorf("handlers: %s: %w", r, r.err)
+	}
+	return nil
+}
+
+var errZero = errors.New("handlers: zero Registration: make one with handlers.Register or handlers.RegisterFunc")
+
+// Subscribe subscribes the handler to b until ctx ends or the subscription
+// is closed. The handler's calls are observed by env.Observer, if set.
+// Errors name the registration and its source; a topic declared with another
+// message type is a *bus.TypeError (use errors.As), and so is a dead-letter
+// topic declared with another type than DeadLetter[T].
+func (r Registration) Subscribe(ctx context.Context, b *bus.Bus, env Env) (Subscription, error) {
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	if b == nil {
+		return nil, fmt.Errorf("handlers: subscribe %s: nil *bus.Bus", r)
 	}
 	s, err := r.subscribe(ctx, b, env)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r, err)
+		return nil, fmt.Errorf("handlers: subscribe %s: %w", r, err)
 	}
 	return s, nil
 }
 
-// Option configures a Registration.
-type Option interface{ apply(*config) }
-
-type optionFunc func(*config)
-
-func (f optionFunc) apply(c *config) { f(c) }
-
-type config struct {
-	name    string
-	subOpts []bus.SubscribeOption
-}
-
-// Name names the handler; names are unique per topic.
-func Name(name string) Option {
-	return optionFunc(func(c *config) { c.name = name })
-}
-
-// WithSubscribeOptions passes bus options (Buffer, WithPolicy, QueueGroup,
-// OrderingKey, Concurrency, OnDrop) to the handler's subscription.
-func WithSubscribeOptions(opts ...bus.SubscribeOption) Option {
-	return optionFunc(func(c *config) { c.subOpts = append(c.subOpts, opts...) })
-}
-
 // Register makes a Registration of h for topic (a topic name or pattern).
+// h is often a struct whose fields are the handler's dependencies and whose
+// Handle method handles one message.
+//
+// Register does not fail: what is wrong with h or opts is reported by the
+// Registration's Err and Subscribe methods, at the app's start.
 func Register[T any](topic string, h Handler[T], opts ...Option) Registration {
-	c := &config{}
-	for _, o := range opts {
-		o.apply(c)
-	}
-	r := Registration{topic: topic, typ: reflect.TypeFor[T](), name: c.name, source: caller(2)}
-	if r.name == "" && h != nil {
-		r.name = defaultName(h)
-	}
-	r.subscribe = func(ctx context.Context, b *bus.Bus, env Env) (Subscription, error) {
-		if h == nil {
-			return nil, fmt.Errorf("nil handler")
-		}
-		opts := append([]bus.SubscribeOption{bus.Name(r.name)}, c.subOpts...)
-		return bus.Handle(ctx, b, topic, h.Handle, opts...)
-	}
-	return r
+	return newRegistration(topic, h, opts, caller(2))
 }
 
 // RegisterFunc is Register for a function.
@@ -104,9 +99,141 @@ func RegisterFunc[T any](topic string, fn func(ctx context.Context, v T) error, 
 	if fn != nil {
 		h = Func[T](fn)
 	}
-	r := Register(topic, h, opts...)
-	r.source = caller(2)
+	return newRegistration(topic, h, opts, caller(2))
+}
+
+func newRegistration[T any](topic string, h Handler[T], opts []Option, source string) Registration {
+	c := newConfig(opts)
+	r := Registration{topic: topic, typ: reflect.TypeFor[T](), name: c.name, source: source}
+	if isNil(h) {
+		c.errs = append(c.errs, fmt.Errorf("the handler is nil: pass a value whose Handle method handles %s", r.typ))
+		h = nil
+	}
+	if r.name == "" && h != nil {
+		r.name = defaultName(h)
+	}
+	mws := make([]Middleware[T], 0, len(c.middleware))
+	for i, m := range c.middleware {
+		mw, ok := m.(Middleware[T])
+		switch {
+		case !ok:
+			c.errs = append(c.errs, fmt.Errorf("middleware %d of %d is a %T, but the handler takes %s: use a handlers.Middleware[%s]",
+				i+1, len(c.middleware), m, r.typ, r.typ))
+		case mw == nil:
+			c.errs = append(c.errs, fmt.Errorf("middleware %d of %d is nil", i+1, len(c.middleware)))
+		default:
+			mws = append(mws, mw)
+		}
+	}
+	r.err = errors.Join(c.errs...)
+	r.subscribe = func(ctx context.Context, b *bus.Bus, env Env) (Subscription, error) {
+		return subscribe(ctx, b, env, r, h, c, mws)
+	}
 	return r
+}
+
+// subscribe builds the handler's chain for one subscription and subscribes
+// it.
+func subscribe[T any](ctx context.Context, b *bus.Bus, env Env, r Registration, h Handler[T], c *config, user []Middleware[T]) (Subscription, error) {
+	top, a, err := build(b, env, r.topic, r.name, h, c, user)
+	if err != nil {
+		return nil, err
+	}
+	opts := make([]bus.SubscribeOption, 0, 1+len(c.subOpts))
+	opts = append(opts, bus.Name(r.name))
+	opts = append(opts, c.subOpts...)
+	s, err := bus.Handle(ctx, b, r.topic, top.Handle, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if s.Name() != r.name {
+		s.Close()
+		return nil, fmt.Errorf("bus.Name(%q) in WithSubscribeOptions renames the handler: name it with handlers.Name(%q) instead", s.Name(), s.Name())
+	}
+	// Declare the dead-letter topic now, when it does not depend on the
+	// message, so that a type clash shows at start.
+	if a.dl != nil && (c.deadLetter != "" || !strings.ContainsAny(r.topic, "*>")) {
+		if _, err := a.dl.topic(r.topic); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("dead-letter topic: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// build wraps h in its layers, outermost first: attempts (observe, retry,
+// dead letter), recover, timeout, the user's middleware. With a nil b, dead
+// letters are off.
+func build[T any](b *bus.Bus, env Env, topic, name string, h Handler[T], c *config, user []Middleware[T]) (Handler[T], *attempts[T], error) {
+	a := &attempts[T]{
+		policy: c.retry,
+		name:   name,
+		topic:  topic,
+		now:    c.now,
+		sleep:  c.sleep,
+		rnd:    c.rnd,
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.sleep == nil {
+		a.sleep = sleepCtx
+	}
+	if a.rnd == nil {
+		a.rnd = realRand
+	}
+	if b != nil && !c.noDeadLetter {
+		a.dl = newDeadLetters[T](b, c.deadLetter)
+	}
+	mws := make([]Middleware[T], 0, 3+len(user))
+	mws = append(mws, retryMiddleware(a), recoverMiddleware[T]())
+	if c.timeout > 0 {
+		mws = append(mws, timeoutMiddleware[T](c.timeout))
+	}
+	mws = append(mws, user...)
+	top, err := chain(h, mws...)
+	if err != nil {
+		return nil, nil, err
+	}
+	if env.Observer != nil {
+		a.obs = env.Observer.Bind(topic, name)
+	}
+	return top, a, nil
+}
+
+// Sort sorts registrations by topic, then name (then type and source), so
+// that they subscribe in the same order on every run: fx hands a value
+// group's values over in no particular order.
+func Sort(regs []Registration) {
+	slices.SortStableFunc(regs, func(a, b Registration) int {
+		return cmp.Or(
+			cmp.Compare(a.topic, b.topic),
+			cmp.Compare(a.name, b.name),
+			cmp.Compare(typeString(a.typ), typeString(b.typ)),
+			cmp.Compare(a.source, b.source),
+		)
+	})
+}
+
+func typeString(t reflect.Type) string {
+	if t == nil {
+		return ""
+	}
+	return t.String()
+}
+
+// isNil reports whether h is nil or a nil pointer, map, func, chan or slice
+// whose Handle would panic on every message.
+func isNil(h any) bool {
+	if h == nil {
+		return true
+	}
+	v := reflect.ValueOf(h)
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Chan, reflect.Slice, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
 }
 
 func defaultName(h any) string {
@@ -121,23 +248,28 @@ func defaultName(h any) string {
 }
 
 func (f Func[T]) funcName() string {
-	if fn := runtime.FuncForPC(reflect.ValueOf(f).Pointer()); fn != nil {
+	return funcName(reflect.ValueOf(f).Pointer())
+}
+
+func funcName(pc uintptr) string {
+	if fn := runtime.FuncForPC(pc); fn != nil {
 		return shortName(fn.Name())
 	}
 	return "func"
 }
 
 func shortName(n string) string {
-	for i := len(n) - 1; i >= 0; i-- {
-		if n[i] == '/' {
-			n = n[i+1:]
-			break
-		}
+	if i := strings.LastIndexByte(n, '/'); i >= 0 {
+		n = n[i+1:]
 	}
-	if len(n) > 3 && n[len(n)-3:] == "-fm" {
-		n = n[:len(n)-3]
+	return strings.TrimSuffix(n, "-fm")
+}
+
+func baseName(file string) string {
+	if i := strings.LastIndexByte(file, '/'); i >= 0 {
+		return file[i+1:]
 	}
-	return n
+	return file
 }
 
 func caller(skip int) string {
@@ -149,11 +281,5 @@ func caller(skip int) string {
 	if f := runtime.FuncForPC(pc); f != nil {
 		name = shortName(f.Name())
 	}
-	for i := len(file) - 1; i >= 0; i-- {
-		if file[i] == '/' {
-			file = file[i+1:]
-			break
-		}
-	}
-	return fmt.Sprintf("%s (%s:%d)", name, file, line)
+	return fmt.Sprintf("%s (%s:%d)", name, baseName(file), line)
 }

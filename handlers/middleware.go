@@ -1,0 +1,195 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/fxbus/fxbus/bus"
+)
+
+// Middleware wraps a handler: it returns a Handler that may act before and
+// after calling next, change the context, or not call next at all. Recover,
+// timeout and retry are middleware too; see the package documentation for
+// the order in which they and the user's middleware run.
+type Middleware[T any] func(next Handler[T]) Handler[T]
+
+// ErrTimeout is matched (with errors.Is) by the error of a handler call that
+// failed after its Timeout passed.
+var ErrTimeout = errors.New("handlers: handler call timed out")
+
+// chain wraps h in mws, the first the outermost.
+func chain[T any](h Handler[T], mws ...Middleware[T]) (Handler[T], error) {
+	for i := len(mws) - 1; i >= 0; i-- {
+		h = mws[i](h)
+		if h == nil {
+			return nil, fmt.Errorf("middleware %d of %d returned a nil Handler: return next, or a Handler that calls it", i+1, len(mws))
+		}
+	}
+	return h, nil
+}
+
+// recoverMiddleware turns a panic into a *bus.PanicError with the stack, so
+// that the panic can be observed and retried like any failure. The bus
+// recovers too, as a safety net for panics outside this layer.
+func recoverMiddleware[T any]() Middleware[T] {
+	return func(next Handler[T]) Handler[T] {
+		return Func[T](func(ctx context.Context, v T) (err error) {
+			defer func() {
+				if p := recover(); p != nil {
+					err = &bus.PanicError{Value: p, Stack: debug.Stack()}
+				}
+			}()
+			return next.Handle(ctx, v)
+		})
+	}
+}
+
+// timeoutMiddleware gives each call a deadline d away.
+func timeoutMiddleware[T any](d time.Duration) Middleware[T] {
+	return func(next Handler[T]) Handler[T] {
+		return Func[T](func(ctx context.Context, v T) error {
+			tctx, cancel := context.WithTimeout(ctx, d)
+			defer cancel()
+			err := next.Handle(tctx, v)
+			if err != nil && errors.Is(tctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+				return fmt.Errorf("%w (after %v): %w", ErrTimeout, d, err)
+			}
+			return err
+		})
+	}
+}
+
+// classify returns the outcome of a failed call.
+func classify(err error) Outcome {
+	if _, ok := err.(*bus.PanicError); ok {
+		return OutcomePanic
+	}
+	if errors.Is(err, ErrTimeout) {
+		return OutcomeTimeout
+	}
+	return OutcomeError
+}
+
+// attempts is the outermost layer: it observes each call, retries, and
+// dead-letters the messages it gives up on. One per subscription.
+type attempts[T any] struct {
+	next   Handler[T]
+	policy retryPolicy
+	obs    CallObserver // nil: no clock reading at all
+	dl     *deadLetters[T]
+	name   string // the subscriber, for dead letters and errors
+	topic  string // the registration's topic or pattern
+
+	now   func() time.Time
+	sleep func(context.Context, time.Duration) error
+	rnd   func() float64
+}
+
+func retryMiddleware[T any](a *attempts[T]) Middleware[T] {
+	return func(next Handler[T]) Handler[T] {
+		a.next = next
+		return a
+	}
+}
+
+// Handle runs the first attempt; failures continue in failed, off the fast
+// path, which takes no clock reading without an observer and allocates
+// nothing.
+func (a *attempts[T]) Handle(ctx context.Context, v T) error {
+	if a.obs == nil {
+		err := a.next.Handle(ctx, v)
+		if err == nil {
+			return nil
+		}
+		return a.failed(ctx, v, err, time.Time{})
+	}
+	start := a.now()
+	err := a.next.Handle(ctx, v)
+	if err == nil {
+		a.obs.Observe(Call{Ctx: ctx, Duration: a.now().Sub(start), Outcome: OutcomeOK, Attempt: 1})
+		return nil
+	}
+	return a.failed(ctx, v, err, start)
+}
+
+func (a *attempts[T]) since(start time.Time) time.Duration {
+	if a.obs == nil {
+		return 0
+	}
+	return a.now().Sub(start)
+}
+
+func (a *attempts[T]) observe(ctx context.Context, d time.Duration, o Outcome, err error, attempt int) {
+	if a.obs != nil {
+		a.obs.Observe(Call{Ctx: ctx, Duration: d, Outcome: o, Err: err, Attempt: attempt})
+	}
+}
+
+// failed takes over after the first attempt failed with err.
+func (a *attempts[T]) failed(ctx context.Context, v T, err error, start time.Time) error {
+	actx := ctx
+	for attempt := 1; ; attempt++ {
+		d := a.since(start)
+		if !a.policy.worthRetry(ctx, err, attempt) {
+			return a.giveUp(actx, v, err, attempt, d, nil)
+		}
+		a.observe(actx, d, OutcomeRetried, err, attempt)
+		if werr := a.sleep(ctx, a.policy.backoff(attempt, a.rnd())); werr != nil {
+			// The bus gave up draining: this attempt was observed as
+			// retried already, so the give-up is not observed again.
+			return a.giveUp(actx, v, err, attempt, d, werr)
+		}
+		actx = withAttempt(ctx, attempt+1)
+		if a.obs != nil {
+			start = a.now()
+		}
+		if err = a.next.Handle(actx, v); err == nil {
+			a.observe(actx, a.since(start), OutcomeOK, nil, attempt+1)
+			return nil
+		}
+	}
+}
+
+// giveUp dead-letters the message after its last attempt and returns the
+// error the bus gets. waitErr is set when a backoff was cut short.
+func (a *attempts[T]) giveUp(ctx context.Context, v T, err error, attempt int, d time.Duration, waitErr error) error {
+	var (
+		dlTopic string
+		dlErr   error
+	)
+	if a.dl != nil {
+		dlTopic, dlErr = a.dl.publish(ctx, v, err, attempt, a.name, a.topic)
+	}
+	if waitErr == nil {
+		o := classify(err)
+		if a.dl != nil && dlErr == nil {
+			o = OutcomeDeadLettered
+		}
+		a.observe(ctx, d, o, err, attempt)
+	}
+	if a.dl == nil && attempt == 1 && waitErr == nil {
+		return err // the plain case: the handler's own error, unwrapped
+	}
+	var what string
+	switch {
+	case waitErr != nil:
+		what = fmt.Sprintf("stopped retrying after %d attempt(s) because its context ended (%v)", attempt, waitErr)
+	case attempt == 1:
+		what = "failed"
+	default:
+		what = fmt.Sprintf("failed %d attempts", attempt)
+	}
+	switch {
+	case a.dl == nil:
+		return fmt.Errorf("handlers: %s %s: %w", a.name, what, err)
+	case dlErr != nil:
+		return errors.Join(
+			fmt.Errorf("handlers: %s %s: %w", a.name, what, err),
+			fmt.Errorf("handlers: %s could not dead-letter the message to %q, so it is lost: %w", a.name, dlTopic, dlErr))
+	default:
+		return fmt.Errorf("handlers: %s %s; the message went to dead-letter topic %q: %w", a.name, what, dlTopic, err)
+	}
+}
