@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -185,3 +186,5 @@ func chainOf[T any](t testing.TB, h Handler[T], env Env, opts ...Option) Handler
 	}
 	return top
 }
+
+func reflectType[T any]() reflect.Type { return reflect.TypeFor[T]() }

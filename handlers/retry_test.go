@@ -327,4 +327,3 @@ func TestRetryBackoffEndsAtShutdown(t *testing.T) {
 		t.Fatalf("Close: %v, want a *bus.ShutdownError", err)
 	}
 }
-

@@ -1,0 +1,168 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/fxbus/fxbus/bus"
+)
+
+func TestDeadLetterContent(t *testing.T) {
+	b := newBus(t)
+	top := mustTopic[order](t, b, "orders.created")
+	dead, err := bus.Subscribe[DeadLetter[order]](context.Background(), b, "orders.created"+DeadLetterSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sl sleeper
+	mustSubscribe(t, b, RegisterFunc("orders.created", func(context.Context, order) error { return errBoom },
+		Name("billing"), Retry(3), withSleep(sl.sleep)), Env{})
+
+	id := bus.NewCorrelationID()
+	err = top.PublishSync(bus.WithCorrelationID(testCtx(t), id), order{ID: 42, Total: 7})
+	if !errors.Is(err, errBoom) || !strings.Contains(err.Error(), `dead-letter topic "orders.created.dead-letter"`) {
+		t.Errorf("PublishSync: %v, want boom and the dead-letter topic", err)
+	}
+	m := recv(t, dead.C)
+	want := DeadLetter[order]{
+		Message:       order{ID: 42, Total: 7},
+		Err:           "boom",
+		Attempts:      3,
+		CorrelationID: id,
+		Topic:         "orders.created",
+		Subscriber:    "billing",
+	}
+	got := m.Value
+	if !errors.Is(got.Cause, errBoom) {
+		t.Errorf("Cause = %v, want boom", got.Cause)
+	}
+	got.Cause = nil
+	if got != want {
+		t.Errorf("dead letter\n got %+v\nwant %+v", got, want)
+	}
+	if m.CorrelationID != id || m.Topic != "orders.created.dead-letter" {
+		t.Errorf("dead letter published on %q with ID %v, want the dead-letter topic and %v", m.Topic, m.CorrelationID, id)
+	}
+}
+
+// With nothing subscribed to the dead letters, the bus still counts each one,
+// as Unrouted on the dead-letter topic.
+func TestDeadLetterUnroutedIsCounted(t *testing.T) {
+	b := newBus(t)
+	top := mustTopic[int](t, b, "jobs")
+	var rec recorder
+	mustSubscribe(t, b, RegisterFunc("jobs", func(context.Context, int) error { return Permanent(errBoom) }), Env{Observer: &rec})
+	ctx := testCtx(t)
+	for v := range 3 {
+		_ = top.PublishSync(ctx, v)
+	}
+	var found bool
+	for _, ts := range b.Stats().Topics {
+		if ts.Name == "jobs.dead-letter" {
+			found = true
+			if ts.Published != 3 || ts.Unrouted != 3 || ts.Type != "handlers.DeadLetter[int]" {
+				t.Errorf("dead-letter topic stats %+v, want 3 published, 3 unrouted, type handlers.DeadLetter[int]", ts)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no stats for jobs.dead-letter in %+v", b.Stats().Topics)
+	}
+	for _, o := range rec.outcomes() {
+		if o != "dead-lettered" {
+			t.Errorf("outcome %s, want dead-lettered", o)
+		}
+	}
+}
+
+// A pattern subscription dead-letters each message to its own topic's
+// dead-letter topic, which it declares when first needed.
+func TestDeadLetterPattern(t *testing.T) {
+	b := newBus(t)
+	created := mustTopic[order](t, b, "orders.created")
+	paid := mustTopic[order](t, b, "orders.paid")
+	mustSubscribe(t, b, RegisterFunc("orders.*", func(_ context.Context, o order) error {
+		if o.ID == 2 {
+			return Permanent(errBoom)
+		}
+		return nil
+	}, Name("watch")), Env{})
+	dead, err := bus.Subscribe[DeadLetter[order]](context.Background(), b, "orders.*.dead-letter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	_ = created.PublishSync(ctx, order{ID: 1})
+	_ = paid.PublishSync(ctx, order{ID: 2})
+	_ = created.PublishSync(ctx, order{ID: 2})
+	for _, want := range []string{"orders.paid", "orders.created"} {
+		m := recv(t, dead.C)
+		if m.Value.Topic != want || m.Topic != want+DeadLetterSuffix || m.Value.Message.ID != 2 {
+			t.Errorf("dead letter %+v on %q, want message 2 of %q", m.Value, m.Topic, want)
+		}
+	}
+}
+
+func TestDeadLetterTopicOption(t *testing.T) {
+	b := newBus(t)
+	top := mustTopic[int](t, b, "jobs")
+	dead, err := bus.Subscribe[DeadLetter[int]](context.Background(), b, "failures")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSubscribe(t, b, RegisterFunc("jobs", func(context.Context, int) error { return errBoom }, DeadLetterTopic("failures")), Env{})
+	_ = top.PublishSync(testCtx(t), 5)
+	if m := recv(t, dead.C); m.Value.Message != 5 || m.Value.Topic != "jobs" {
+		t.Errorf("dead letter %+v, want message 5 of jobs", m.Value)
+	}
+}
+
+// Dead letters of a handler that fails while the bus is closing still get
+// out: the handler's context lets them through while the bus drains.
+func TestDeadLetterWhileDraining(t *testing.T) {
+	b := bus.New()
+	top := mustTopic[int](t, b, "jobs")
+	probe := mustTopic[int](t, b, "probe") // no subscribers: publishing only tells whether the bus is open
+	dead, err := bus.Subscribe[DeadLetter[int]](context.Background(), b, "jobs.dead-letter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan int, 1)
+	go func() { // a channel subscriber must read for the bus to drain
+		n := 0
+		for range dead.C {
+			n++
+		}
+		got <- n
+	}()
+	release := make(chan struct{})
+	started := make(chan struct{})
+	mustSubscribe(t, b, RegisterFunc("jobs", func(context.Context, int) error {
+		close(started)
+		<-release
+		return errBoom
+	}), Env{})
+	ctx := testCtx(t)
+	if err := top.Publish(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, started)
+	closed := make(chan error, 1)
+	go func() { closed <- b.Close(ctx) }()
+	for probe.Publish(ctx, 0) == nil { // until Close has begun refusing outside publishes
+		if ctx.Err() != nil {
+			t.Fatal("the bus never started closing")
+		}
+		runtime.Gosched()
+	}
+	close(release)
+	if err := recv(t, closed); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if n := recv(t, got); n != 1 {
+		t.Errorf("%d dead letters got out while the bus drained, want 1", n)
+	}
+}
