@@ -1,0 +1,46 @@
+// Package lifecycle runs an fxbus bus inside an application's lifecycle:
+// it subscribes the handlers at start and shuts the bus down, in order, at
+// stop. fxbus.Module wires it into fx; without fx, call a Runner's Start and
+// Stop yourself.
+//
+// # Start
+//
+// Start declares the app's topics (Options.Topics, which fxbus.Topic fills),
+// then checks every handler registration before subscribing any: a topic
+// name that breaks the naming rules, or a topic (not a wildcard pattern)
+// that nothing declared, is an error that names the handler and says what to
+// add. Then it subscribes the handlers sorted by topic and name, so that the
+// order does not depend on how fx collected them. If one fails (a type that
+// does not match the topic's, a duplicate name, invalid options), Start
+// closes the subscriptions it made, closes the bus and returns an error that
+// names the handler and the cause.
+//
+// # Stop
+//
+// Stop closes the bus (bus.Bus.Close): publishes from outside handlers are
+// refused with bus.ErrClosed, the bus drains until no queue holds a message
+// and no handler runs, while the handlers' own publishes (chains of events)
+// are still delivered, then every subscription is closed in reverse order of
+// subscription and Stop waits for the bus's workers. No goroutine of the bus
+// outlives Stop. If the stop context (or Options.DrainTimeout) ends first,
+// the handlers' contexts are cancelled, what is still queued is dropped with
+// reason shutdown, and Stop logs and returns a *bus.ShutdownError that names
+// each subscriber and its count.
+//
+// Where the hook sits decides what stops around it. fx runs OnStop hooks in
+// reverse order of OnStart, so the hook must be appended by the fx invoke
+// that consumes the handler group (Runner.Hook), not by the bus's
+// constructor: components built after that invoke, such as publishers and
+// servers, then stop before the bus, and what the handlers depend on, built
+// before it, stops after the bus has drained.
+//
+// # Logging
+//
+// A Log writes through a zap logger: each subscription at debug, drops and
+// disconnects at warn (from the bus's hooks, Log.Hooks), handler panics at
+// error with the correlation ID and the stack, and dead letters at warn
+// (from the handler observer, Log.Observer). Warnings and errors are
+// rate-limited per subscriber and kind of event, with a count of the lines
+// held back, so that a storm of drops cannot flood the log; the Log starts
+// no goroutine.
+package lifecycle
