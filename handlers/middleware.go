@@ -35,16 +35,20 @@ func chain[T any](h Handler[T], mws ...Middleware[T]) (Handler[T], error) {
 // that the panic can be observed and retried like any failure. The bus
 // recovers too, as a safety net for panics outside this layer.
 func recoverMiddleware[T any]() Middleware[T] {
-	return func(next Handler[T]) Handler[T] {
-		return Func[T](func(ctx context.Context, v T) (err error) {
-			defer func() {
-				if p := recover(); p != nil {
-					err = &bus.PanicError{Value: p, Stack: debug.Stack()}
-				}
-			}()
-			return next.Handle(ctx, v)
-		})
-	}
+	return func(next Handler[T]) Handler[T] { return &recoverer[T]{next: next} }
+}
+
+// recoverer is a struct rather than a Func: one indirect call less per
+// message on the path every call takes.
+type recoverer[T any] struct{ next Handler[T] }
+
+func (r *recoverer[T]) Handle(ctx context.Context, v T) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &bus.PanicError{Value: p, Stack: debug.Stack()}
+		}
+	}()
+	return r.next.Handle(ctx, v)
 }
 
 // timeoutMiddleware gives each call a deadline d away.
