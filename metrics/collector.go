@@ -60,7 +60,6 @@ type collector struct {
 	mu      sync.Mutex
 	members []*Metrics
 	refs    map[labelPair]int // members that bound an observer with these labels
-	dead    bool              // unregistered: New must register a new collector
 }
 
 type labelPair struct{ topic, subscriber string }

@@ -46,46 +46,41 @@ func New(reg prometheus.Registerer, b *bus.Bus, opts ...Option) (*Metrics, error
 	if reg == nil {
 		return m, nil
 	}
-	// A collector that Close is unregistering at this moment is dead: try
-	// again, and register a new one.
-	for range 3 {
-		c := newCollector(reg, cfg)
-		c.members = []*Metrics{m}
-		err := reg.Register(c)
-		if err == nil {
-			m.c = c
-			return m, nil
-		}
-		var are prometheus.AlreadyRegisteredError
-		if !errors.As(err, &are) {
-			return nil, fmt.Errorf("metrics: register the fxbus collector: %w", err)
-		}
-		ec, ok := are.ExistingCollector.(*collector)
-		if !ok {
-			return nil, fmt.Errorf("metrics: another collector (%T) already exports the fxbus metrics on this registry", are.ExistingCollector)
-		}
-		if err := ec.join(m, cfg); err != nil {
-			if errors.Is(err, errDead) {
-				continue
-			}
-			return nil, err
-		}
-		m.c = ec
+	// New and Close take regMu, so that a collector found registered is
+	// never one that Close is unregistering.
+	regMu.Lock()
+	defer regMu.Unlock()
+	c := newCollector(reg, cfg)
+	c.members = []*Metrics{m}
+	err = reg.Register(c)
+	if err == nil {
+		m.c = c
 		return m, nil
 	}
-	return nil, errors.New("metrics: the fxbus collector on this registry is being unregistered and cannot be replaced")
+	var are prometheus.AlreadyRegisteredError
+	if !errors.As(err, &are) {
+		return nil, fmt.Errorf("metrics: register the fxbus collector: %w", err)
+	}
+	ec, ok := are.ExistingCollector.(*collector)
+	if !ok {
+		return nil, fmt.Errorf("metrics: another collector (%T) already exports the fxbus metrics on this registry", are.ExistingCollector)
+	}
+	if err := ec.join(m, cfg); err != nil {
+		return nil, err
+	}
+	m.c = ec
+	return m, nil
 }
 
-var errDead = errors.New("metrics: collector unregistered")
+// regMu serialises registering and unregistering collectors, which happen
+// once per bus.
+var regMu sync.Mutex
 
 // join adds m to an existing collector, if its settings match.
 func (c *collector) join(m *Metrics, cfg *config) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	switch {
-	case c.dead:
-		return errDead
-	case !slices.Equal(c.buckets, cfg.buckets) || c.factor != cfg.factor:
+	if !slices.Equal(c.buckets, cfg.buckets) || c.factor != cfg.factor {
 		return fmt.Errorf("metrics: the fxbus metrics on this registry have histogram buckets %v and native factor %v, not %v and %v: give both buses the same Buckets and NativeHistogram options, or different ConstLabels",
 			c.buckets, c.factor, cfg.buckets, cfg.factor)
 	}
@@ -128,6 +123,8 @@ func (m *Metrics) Close() {
 	if c == nil {
 		return
 	}
+	regMu.Lock()
+	defer regMu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if i := slices.Index(c.members, m); i >= 0 {
@@ -136,8 +133,9 @@ func (m *Metrics) Close() {
 	for p := range bound {
 		c.unbind(p)
 	}
-	if len(c.members) == 0 && !c.dead {
-		c.dead = true
+	if len(c.members) == 0 {
+		// Under c.mu: the registry calls Describe, which takes no lock. A
+		// collector the registry does not give back stays usable, empty.
 		c.reg.Unregister(c)
 	}
 }

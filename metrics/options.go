@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fxbus/fxbus/handlers"
 )
 
 // DefaultBuckets are the classic buckets of fxbus_handler_duration_seconds,
@@ -23,11 +25,6 @@ var DefaultBuckets = []float64{
 // buckets of the native histogram that fxbus_handler_duration_seconds also
 // carries (at most 10% error on a quantile).
 const DefaultNativeHistogramBucketFactor = 1.1
-
-// DeadLetterSuffix ends the name of a dead-letter topic, by default: an
-// unrouted publish on such a topic is counted as a drop with reason
-// "dead-letter-unhandled".
-const DeadLetterSuffix = ".dead-letter"
 
 // Option configures New.
 type Option interface{ apply(*config) }
@@ -63,7 +60,9 @@ func newConfig(opts []Option) (*config, error) {
 	return c, nil
 }
 
-func isDeadLetter(topic string) bool { return strings.HasSuffix(topic, DeadLetterSuffix) }
+// isDeadLetter is the default: the topics that the handlers package names
+// for dead letters.
+func isDeadLetter(topic string) bool { return strings.HasSuffix(topic, handlers.DeadLetterSuffix) }
 
 // Buckets sets the classic buckets of the handler duration histogram, in
 // seconds, in increasing order. The default is DefaultBuckets.
@@ -116,7 +115,8 @@ func ConstLabels(l prometheus.Labels) Option {
 // DeadLetterTopics sets which topics hold dead letters: their unrouted
 // publishes (a dead letter that nobody handles) are counted in
 // fxbus_events_dropped_total with reason "dead-letter-unhandled". The
-// default is the topics whose name ends in DeadLetterSuffix.
+// default is the topics whose name ends in handlers.DeadLetterSuffix
+// (".dead-letter"); pass this option when handlers use DeadLetterTopic.
 func DeadLetterTopics(is func(topic string) bool) Option {
 	return optionFunc(func(c *config) {
 		if is == nil {
