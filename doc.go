@@ -2,26 +2,21 @@
 // with go.uber.org/fx.
 //
 // An app adds Module, declares its topics with Topic (or NamedTopic, for two
-// topics of one message type), registers handlers in the value group
-// handlers.Group, and asks for a Publisher[T] wherever it publishes:
+// topics of one message type), registers its handlers (package handlers puts
+// them in the value group handlers.Group), and asks for a Publisher[T]
+// wherever it publishes:
 //
 //	fx.New(
 //		fxbus.Module,
 //		fxbus.Topic[Order]("orders.placed"),
 //		fxbus.Topic[Shipment]("shipments.created"),
-//		fx.Provide(
-//			NewStore, // a dependency of the handlers, with its own OnStop
-//			fx.Annotate(NewOrderSaver, fx.ResultTags(`group:"fxbus.handlers"`)),
-//			fx.Annotate(NewAudit, fx.ResultTags(`group:"fxbus.handlers"`)),
-//			fx.Annotate(NewNotifier, fx.ResultTags(`group:"fxbus.handlers"`)),
-//			NewCheckout, // publishes with a fxbus.Publisher[Order]
-//		),
+//		fx.Provide(NewStore, NewCheckout), // Checkout publishes with a fxbus.Publisher[Order]
+//		handlers.ProvideHandler[Order]("orders.placed", NewOrderSaver), // a struct with dependencies
+//		handlers.Provide(NewAudit, NewNotifier), // constructors of handlers.Registration
 //		fx.Invoke(func(*Checkout) {}),
 //	)
 //
-// where a handler constructor returns a handlers.Registration, for example
-// handlers.Register[Order]("orders.placed", &OrderSaver{store: s}). See
-// ExampleModule for the whole program.
+// See ExampleModule for the whole program.
 //
 // # Start and stop
 //

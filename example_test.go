@@ -56,8 +56,8 @@ func (h *OrderSaver) Handle(ctx context.Context, o Order) error {
 	return h.shipments.Publish(ctx, Shipment{OrderID: o.ID})
 }
 
-func NewOrderSaver(s *Store, p fxbus.Publisher[Shipment]) handlers.Registration {
-	return handlers.Register[Order]("orders.placed", &OrderSaver{store: s, shipments: p})
+func NewOrderSaver(s *Store, p fxbus.Publisher[Shipment]) *OrderSaver {
+	return &OrderSaver{store: s, shipments: p}
 }
 
 func NewAudit(s *Store) handlers.Registration {
@@ -108,13 +108,9 @@ func ExampleModule() {
 		fxbus.Module,
 		fxbus.Topic[Order]("orders.placed"),
 		fxbus.Topic[Shipment]("shipments.created"),
-		fx.Provide(
-			NewStore,
-			fx.Annotate(NewOrderSaver, fx.ResultTags(`group:"fxbus.handlers"`)),
-			fx.Annotate(NewAudit, fx.ResultTags(`group:"fxbus.handlers"`)),
-			fx.Annotate(NewNotifier, fx.ResultTags(`group:"fxbus.handlers"`)),
-			NewCheckout,
-		),
+		fx.Provide(NewStore, NewCheckout),
+		handlers.ProvideHandler[Order]("orders.placed", NewOrderSaver),
+		handlers.Provide(NewAudit, NewNotifier),
 		fx.Invoke(func(*Checkout) {}),
 	)
 	ctx := context.Background()
@@ -142,14 +138,12 @@ func ExampleConfigure() {
 		fxbus.Module,
 		fxbus.Configure(func(c *fxbus.Config) { c.Synchronous = true }),
 		fxbus.Topic[Order]("orders.placed"),
-		fx.Provide(fx.Annotate(func() handlers.Registration {
-			return handlers.RegisterFunc("orders.placed", func(ctx context.Context, o Order) error {
-				if o.Cents <= 0 {
-					return fmt.Errorf("order %s: %w", o.ID, errNotPositive)
-				}
-				return nil
-			}, handlers.Name("validate"))
-		}, fx.ResultTags(`group:"fxbus.handlers"`))),
+		handlers.Supply(handlers.RegisterFunc("orders.placed", func(ctx context.Context, o Order) error {
+			if o.Cents <= 0 {
+				return fmt.Errorf("order %s: %w", o.ID, errNotPositive)
+			}
+			return nil
+		}, handlers.Name("validate"))),
 		fx.Populate(&orders),
 	)
 	ctx := context.Background()
@@ -186,14 +180,12 @@ func ExampleNamedTopic() {
 		fxbus.Configure(func(c *fxbus.Config) { c.Synchronous = true }),
 		fxbus.NamedTopic[Order]("refunds.eu", "refunds-eu"),
 		fxbus.NamedTopic[Order]("refunds.us", "refunds-us"),
-		fx.Provide(fx.Annotate(func() handlers.Registration {
-			// A wildcard pattern: one handler for both topics.
-			return handlers.RegisterFunc("refunds.*", func(ctx context.Context, o Order) error {
-				topic, _ := bus.TopicFrom(ctx)
-				fmt.Println("refund", o.ID, "on", topic)
-				return nil
-			}, handlers.Name("refunds"))
-		}, fx.ResultTags(`group:"fxbus.handlers"`))),
+		// A wildcard pattern: one handler for both topics.
+		handlers.Supply(handlers.RegisterFunc("refunds.*", func(ctx context.Context, o Order) error {
+			topic, _ := bus.TopicFrom(ctx)
+			fmt.Println("refund", o.ID, "on", topic)
+			return nil
+		}, handlers.Name("refunds"))),
 		fx.Populate(&refunds),
 	)
 	ctx := context.Background()

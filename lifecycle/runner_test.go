@@ -1,0 +1,416 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/fxbus/fxbus/bus"
+	"github.com/fxbus/fxbus/handlers"
+)
+
+func testContext(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// ends records the order in which a bus ends its subscriptions.
+type ends struct {
+	mu  sync.Mutex
+	seq []string
+}
+
+func (e *ends) hooks() bus.Hooks {
+	return bus.Hooks{Ended: func(ev bus.EndEvent) {
+		e.mu.Lock()
+		e.seq = append(e.seq, ev.Pattern+"/"+ev.Subscriber+": "+ev.Err.Error())
+		e.mu.Unlock()
+	}}
+}
+
+func (e *ends) list() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.seq)
+}
+
+func nop[T any](context.Context, T) error { return nil }
+
+func TestRunnerOrder(t *testing.T) {
+	var e ends
+	b := bus.New(bus.WithHooks(e.hooks()))
+	core, logs := observer.New(zapcore.DebugLevel)
+	// Given in no particular order, as an fx value group gives them.
+	regs := []handlers.Registration{
+		handlers.RegisterFunc("b.x", nop[int], handlers.Name("z")),
+		handlers.RegisterFunc("a.x", nop[int], handlers.Name("y")),
+		handlers.RegisterFunc("a.>", nop[int], handlers.Name("w")),
+		handlers.RegisterFunc("a.x", nop[int], handlers.Name("x")),
+	}
+	r := New(b, regs, Options{
+		Log:    NewLog(zap.New(core)),
+		Topics: []Declaration{Declare[int]("b.x"), Declare[int]("a.x")},
+	})
+	ctx := testContext(t)
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var subscribed []string
+	for _, l := range logs.FilterMessage("fxbus: subscribed").All() {
+		f := l.ContextMap()
+		subscribed = append(subscribed, fmt.Sprint(f["topic"], "/", f["subscriber"]))
+	}
+	if want := []string{"a.>/w", "a.x/x", "a.x/y", "b.x/z"}; !slices.Equal(subscribed, want) {
+		t.Errorf("subscribed %v, want %v", subscribed, want)
+	}
+	if err := r.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"b.x/z: bus: closed", "a.x/y: bus: closed", "a.x/x: bus: closed", "a.>/w: bus: closed"}
+	if got := e.list(); !slices.Equal(got, want) {
+		t.Errorf("ended %v, want the reverse of the subscription order %v", got, want)
+	}
+	if logs.FilterMessage("fxbus: bus stopped").Len() != 1 {
+		t.Error("no stop line")
+	}
+	goleak.VerifyNone(t)
+}
+
+func TestRunnerStartFailureUndoes(t *testing.T) {
+	var e ends
+	b := bus.New(bus.WithHooks(e.hooks()))
+	reg := prometheus.NewRegistry()
+	r := New(b, []handlers.Registration{
+		handlers.RegisterFunc("b.strings", nop[int], handlers.Name("second")),
+		handlers.RegisterFunc("a.ints", nop[int], handlers.Name("first")),
+	}, Options{
+		Registerer: reg,
+		Topics:     []Declaration{Declare[int]("a.ints"), Declare[string]("b.strings")},
+	})
+	err := r.Start(testContext(t))
+	if err == nil {
+		t.Fatal("Start succeeded, want a type error")
+	}
+	var te *bus.TypeError
+	if !errors.As(err, &te) || te.Topic != "b.strings" || !strings.Contains(err.Error(), `handler "second"`) {
+		t.Errorf("Start = %v, want a *bus.TypeError that names handler \"second\"", err)
+	}
+	if got, want := e.list(), []string{"a.ints/first: bus: unsubscribed"}; !slices.Equal(got, want) {
+		t.Errorf("ended %v, want %v", got, want)
+	}
+	if _, err := bus.NewTopic[int](b, "c"); !errors.Is(err, bus.ErrClosed) {
+		t.Errorf("the bus is still open after a failed start: %v", err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mfs) != 0 {
+		t.Errorf("%d metric families stay registered after a failed start", len(mfs))
+	}
+	goleak.VerifyNone(t)
+}
+
+func TestRunnerChecksBeforeSubscribing(t *testing.T) {
+	var e ends
+	b := bus.New(bus.WithHooks(e.hooks()))
+	r := New(b, []handlers.Registration{
+		handlers.RegisterFunc("declared", nop[int], handlers.Name("ok")),
+		handlers.RegisterFunc("nowhere", nop[int], handlers.Name("lost")),
+		handlers.RegisterFunc("nowhere.either", nop[string], handlers.Name("lost2")),
+		handlers.RegisterFunc("bad..name", nop[int], handlers.Name("bad")),
+		handlers.RegisterFunc("declared.dead-letter", nop[handlers.DeadLetter[int]], handlers.Name("dead")),
+		handlers.RegisterFunc("any.*", nop[int], handlers.Name("wild")),
+	}, Options{Topics: []Declaration{Declare[int]("declared"), {}}})
+	err := r.Start(testContext(t))
+	if err == nil {
+		t.Fatal("Start succeeded")
+	}
+	for _, want := range []string{
+		`handler "lost" for "nowhere"`, `add fxbus.Topic[int]("nowhere")`,
+		`handler "lost2" for "nowhere.either"`, `add fxbus.Topic[string]("nowhere.either")`,
+		`handler "bad" for "bad..name"`, `invalid pattern "bad..name"`,
+		"a zero Declaration",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q\ndoes not contain %q", err, want)
+		}
+	}
+	for _, exempt := range []string{`"dead"`, `"wild"`, `"ok"`} {
+		if strings.Contains(err.Error(), exempt) {
+			t.Errorf("error %q names handler %s", err, exempt)
+		}
+	}
+	if got := e.list(); len(got) != 0 {
+		t.Errorf("subscriptions were made before the check failed: %v", got)
+	}
+	goleak.VerifyNone(t)
+}
+
+func TestRunnerDeclarationConflict(t *testing.T) {
+	b := bus.New()
+	r := New(b, nil, Options{Topics: []Declaration{Declare[string]("t"), Declare[int]("t")}})
+	err := r.Start(testContext(t))
+	var te *bus.TypeError
+	if !errors.As(err, &te) {
+		t.Fatalf("Start = %v, want a *bus.TypeError", err)
+	}
+	// Declarations are sorted by name, then type: int comes first.
+	if want := `lifecycle: fxbus.Topic[string]("t"): bus: topic "t" carries int, not string`; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q\ndoes not contain %q", err, want)
+	}
+	if d := Declare[int]("t"); d.Name() != "t" || d.Type().String() != "int" || d.String() != `fxbus.Topic[int]("t")` {
+		t.Errorf("Declaration accessors: %q %v %q", d.Name(), d.Type(), d)
+	}
+}
+
+func TestRunnerStartTwice(t *testing.T) {
+	r := New(bus.New(), nil, Options{})
+	ctx := testContext(t)
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(ctx); err == nil || !strings.Contains(err.Error(), "Start called twice") {
+		t.Errorf("second Start = %v", err)
+	}
+	if err := r.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRunnerHook runs the hook in an fx lifecycle, appended the way
+// fxbus.Module does: after what the handlers depend on, before the
+// components that publish. The chain a -> b -> c drains before the
+// dependency stops.
+func TestRunnerHook(t *testing.T) {
+	const n = 100
+	lc := fxtest.NewLifecycle(t)
+	var (
+		order    []string
+		received atomic.Int64
+		atDep    int64
+	)
+	// The dependency, built first.
+	lc.Append(fx.StopHook(func() { order = append(order, "dependency"); atDep = received.Load() }))
+
+	b := bus.New()
+	a, err := bus.NewTopic[int](b, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bt, _ := bus.NewTopic[string](b, "b")
+	ct, _ := bus.NewTopic[float64](b, "c")
+	gate := make(chan struct{})
+	regs := []handlers.Registration{
+		handlers.RegisterFunc("a", func(ctx context.Context, v int) error {
+			select {
+			case <-gate:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			return bt.Publish(ctx, fmt.Sprint(v))
+		}, handlers.Name("a")),
+		handlers.RegisterFunc("b", func(ctx context.Context, v string) error { return ct.Publish(ctx, 1) }, handlers.Name("b")),
+		handlers.RegisterFunc("c", func(ctx context.Context, v float64) error { received.Add(1); return nil }, handlers.Name("c")),
+	}
+	core, logs := observer.New(zapcore.DebugLevel)
+	r := New(b, regs, Options{Log: NewLog(zap.New(core))})
+	lc.Append(r.Hook())
+	// The publisher, built after.
+	lc.Append(fx.StopHook(func() { order = append(order, "publisher"); close(gate) }))
+
+	lc.RequireStart()
+	ctx := testContext(t)
+	for i := range n {
+		if err := a.Publish(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lc.RequireStop()
+	if logs.FilterMessage("fxbus: bus stopped").Len() == 1 {
+		order = slices.Insert(order, 1, "bus")
+	}
+	if want := []string{"publisher", "bus", "dependency"}; !slices.Equal(order, want) {
+		t.Errorf("stop order %v, want %v", order, want)
+	}
+	if atDep != n {
+		t.Errorf("c had received %d of %d messages when the dependency stopped", atDep, n)
+	}
+	if err := a.Publish(ctx, 0); !errors.Is(err, bus.ErrClosed) {
+		t.Errorf("Publish after Stop = %v, want bus.ErrClosed", err)
+	}
+	goleak.VerifyNone(t)
+}
+
+// TestRunnerObservers checks the Env the handlers get: the Log's observer
+// logs a panic with the correlation ID, and Options.Observer sees the call.
+func TestRunnerObservers(t *testing.T) {
+	b := bus.New()
+	core, logs := observer.New(zapcore.DebugLevel)
+	var calls []string
+	var mu sync.Mutex
+	rec := lockedObserver{mu: &mu, inner: recordingObserver{"user", &calls}}
+	r := New(b, []handlers.Registration{
+		handlers.RegisterFunc("boom", func(context.Context, int) error { panic("kaboom") }, handlers.Name("panicky")),
+	}, Options{
+		Log:        NewLog(zap.New(core)),
+		Observer:   rec,
+		Registerer: prometheus.NewRegistry(),
+		Topics:     []Declaration{Declare[int]("boom")},
+	})
+	ctx := testContext(t)
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	top, _ := bus.NewTopic[int](b, "boom")
+	id := bus.NewCorrelationID()
+	err := top.PublishSync(bus.WithCorrelationID(ctx, id), 1)
+	var pe *bus.PanicError
+	if !errors.As(err, &pe) {
+		t.Errorf("PublishSync = %v, want a *bus.PanicError", err)
+	}
+	if err := r.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lines := logs.FilterMessage("fxbus: handler panicked").All()
+	if len(lines) != 1 {
+		t.Fatalf("%d panic lines, want 1: %v", len(lines), logs.All())
+	}
+	if f := lines[0].ContextMap(); lines[0].Level != zapcore.ErrorLevel || f["correlation_id"] != id.String() || f["subscriber"] != "panicky" {
+		t.Errorf("panic line %v %v", lines[0].Level, f)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) != 2 || calls[0] != "user bind boom/panicky" {
+		t.Errorf("Options.Observer saw %v, want a bind and one call", calls)
+	}
+	goleak.VerifyNone(t)
+}
+
+type lockedObserver struct {
+	mu    *sync.Mutex
+	inner handlers.Observer
+}
+
+func (o lockedObserver) Bind(topic, sub string) handlers.CallObserver {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return lockedCall{o.mu, o.inner.Bind(topic, sub)}
+}
+
+type lockedCall struct {
+	mu    *sync.Mutex
+	inner handlers.CallObserver
+}
+
+func (c lockedCall) Observe(call handlers.Call) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inner.Observe(call)
+}
+
+// TestRunnerStopDeadline: a handler that honours its context, a drain cut
+// short, and the report. Which of the queued messages the bus drops and
+// which it hands to the handler after cancelling its context is the bus's
+// business; every one of them must be accounted for.
+func TestRunnerStopDeadline(t *testing.T) {
+	b := bus.New(bus.KillGrace(time.Second))
+	core, logs := observer.New(zapcore.DebugLevel)
+	started := make(chan struct{}, 1)
+	var afterKill atomic.Int64
+	r := New(b, []handlers.Registration{
+		handlers.RegisterFunc("jobs", func(ctx context.Context, v int) error {
+			if ctx.Err() != nil {
+				afterKill.Add(1)
+				return ctx.Err()
+			}
+			started <- struct{}{}
+			<-ctx.Done()
+			return ctx.Err()
+		}, handlers.Name("slow"), handlers.NoDeadLetters()),
+	}, Options{Log: NewLog(zap.New(core)), Topics: []Declaration{Declare[int]("jobs")}, DrainTimeout: 50 * time.Millisecond})
+	ctx := testContext(t)
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	top, _ := bus.NewTopic[int](b, "jobs")
+	for i := range 4 {
+		if err := top.Publish(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-started
+	err := r.Stop(ctx)
+	var se *bus.ShutdownError
+	if !errors.As(err, &se) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Stop = %v, want a *bus.ShutdownError for the drain deadline", err)
+	}
+	var lost uint64
+	for _, l := range se.Leftovers {
+		if l.Topic != "jobs" || l.Subscriber != "slow" || l.Running {
+			t.Errorf("leftover %+v", l)
+		}
+		lost += l.Count
+	}
+	if got := lost + uint64(afterKill.Load()); got != 3 {
+		t.Errorf("%d dropped + %d handled after the deadline = %d, want the 3 queued", lost, afterKill.Load(), got)
+	}
+	if lost > 0 && logs.FilterMessage("fxbus: messages left undelivered at shutdown").FilterLevelExact(zapcore.ErrorLevel).Len() != 1 {
+		t.Errorf("no error line for the leftovers: %v", logs.All())
+	}
+	goleak.VerifyNone(t)
+}
+
+func TestDrainContext(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	for _, tc := range []struct {
+		name     string
+		drain    time.Duration
+		kill     time.Duration
+		deadline time.Duration // from now; 0: none
+		want     time.Duration // from now; 0: no deadline of its own
+	}{
+		{name: "nothing"},
+		{name: "DrainTimeout", drain: 3 * time.Second, want: 3 * time.Second},
+		{name: "fx default", deadline: 15 * time.Second, want: 15*time.Second - (time.Second + 1500*time.Millisecond)},
+		{name: "short deadline", deadline: 100 * time.Millisecond, want: 50 * time.Millisecond},
+		{name: "small KillGrace", kill: 10 * time.Millisecond, deadline: time.Second, want: time.Second - 110*time.Millisecond},
+		{name: "DrainTimeout first", drain: time.Second, deadline: 15 * time.Second, want: time.Second},
+		{name: "deadline first", drain: 20 * time.Second, deadline: 15 * time.Second, want: 15*time.Second - 2500*time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := New(bus.New(), nil, Options{DrainTimeout: tc.drain, KillGrace: tc.kill})
+			ctx := context.Background()
+			if tc.deadline > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithDeadline(ctx, now.Add(tc.deadline))
+				defer cancel()
+			}
+			dctx, cancel := r.drainContext(ctx, now)
+			defer cancel()
+			dl, ok := dctx.Deadline()
+			switch {
+			case tc.want == 0 && ok:
+				t.Errorf("drain deadline %v from now, want none", dl.Sub(now))
+			case tc.want != 0 && (!ok || dl.Sub(now) != tc.want):
+				t.Errorf("drain deadline %v from now (set: %v), want %v", dl.Sub(now), ok, tc.want)
+			}
+		})
+	}
+}
