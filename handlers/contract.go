@@ -25,14 +25,18 @@ func (f Func[T]) Handle(ctx context.Context, v T) error { return f(ctx, v) }
 // Outcome is how one handler call (one attempt) or one message ended.
 type Outcome uint8
 
-// The outcomes an Observer sees.
+// The outcomes an Observer sees. A failed call is OutcomeRetried if the
+// message will be tried again, else OutcomeDeadLettered if the message went
+// to the dead-letter topic, else OutcomeError, OutcomePanic or
+// OutcomeTimeout. OutcomeOf tells the kind of failure from Call.Err whatever
+// the outcome.
 const (
 	OutcomeOK           Outcome = iota // the call returned nil
 	OutcomeError                       // the call returned an error (and will not be retried)
 	OutcomePanic                       // the call panicked
 	OutcomeTimeout                     // the call ran past its timeout
 	OutcomeRetried                     // the call failed and the message will be tried again
-	OutcomeDeadLettered                // the message exhausted its attempts and went to the dead-letter topic
+	OutcomeDeadLettered                // the call was the message's last and the message went to the dead-letter topic
 )
 
 var outcomeNames = [...]string{"ok", "error", "panic", "timeout", "retried", "dead-lettered"}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -164,5 +165,26 @@ func TestDeadLetterWhileDraining(t *testing.T) {
 	}
 	if n := recv(t, got); n != 1 {
 		t.Errorf("%d dead letters got out while the bus drained, want 1", n)
+	}
+}
+
+// A dead letter that cannot be published is reported, not hidden: the error
+// says the message is lost and the call is not observed as dead-lettered.
+func TestDeadLetterPublishFails(t *testing.T) {
+	b := newBus(t)
+	long := "x." + strings.Repeat("a", 250) // valid, but too long to take the suffix
+	top := mustTopic[int](t, b, long)
+	var rec recorder
+	mustSubscribe(t, b, RegisterFunc("x.*", func(context.Context, int) error { return errBoom }), Env{Observer: &rec})
+	err := top.PublishSync(testCtx(t), 1)
+	var ne *bus.NameError
+	if !errors.Is(err, errBoom) || !errors.As(err, &ne) || !strings.Contains(err.Error(), "so it is lost") {
+		t.Fatalf("PublishSync: %v, want boom and a *bus.NameError for the dead-letter topic", err)
+	}
+	if got := rec.outcomes(); !slices.Equal(got, []string{"error"}) {
+		t.Errorf("outcomes = %v, want [error]", got)
+	}
+	if Permanent(nil) != nil || IsPermanent(nil) || IsPermanent(errBoom) {
+		t.Error("Permanent(nil) must be nil, and only Permanent errors permanent")
 	}
 }

@@ -526,3 +526,37 @@ type nopObserver struct{}
 
 func (nopObserver) Bind(string, string) CallObserver { return nopObserver{} }
 func (nopObserver) Observe(Call)                     {}
+
+// OutcomeOf tells panics and timeouts among calls observed as retried or
+// dead-lettered.
+func TestOutcomeOf(t *testing.T) {
+	var rec recorder
+	var sl sleeper
+	h := chainOf(t, Handler[int](Func[int](func(ctx context.Context, v int) error {
+		switch AttemptFrom(ctx) {
+		case 1:
+			panic("first")
+		case 2:
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return errBoom
+	})), Env{Observer: &rec}, Retry(3), Timeout(time.Millisecond), withSleep(sl.sleep))
+	_ = h.Handle(testCtx(t), 1)
+	var kinds []string
+	for _, c := range rec.calls {
+		kinds = append(kinds, c.Outcome.String()+"/"+OutcomeOf(c.Err).String())
+	}
+	if want := []string{"retried/panic", "retried/timeout", "error/error"}; !slices.Equal(kinds, want) {
+		t.Errorf("outcome/kind = %v, want %v", kinds, want)
+	}
+	joined := errors.Join(errBoom, &bus.PanicError{Value: "downstream"})
+	for err, want := range map[error]Outcome{nil: OutcomeOK, errBoom: OutcomeError, joined: OutcomeError, &bus.PanicError{}: OutcomePanic} {
+		if got := OutcomeOf(err); got != want {
+			t.Errorf("OutcomeOf(%v) = %v, want %v", err, got, want)
+		}
+	}
+	if Outcome(99).String() != "unknown" {
+		t.Error("unknown outcome name")
+	}
+}

@@ -66,15 +66,30 @@ func timeoutMiddleware[T any](d time.Duration) Middleware[T] {
 	}
 }
 
-// classify returns the outcome of a failed call.
-func classify(err error) Outcome {
-	if _, ok := err.(*bus.PanicError); ok {
+// OutcomeOf returns the kind of a call's result from its error, before any
+// retry or dead-letter decision: OutcomeOK for nil, OutcomePanic for a
+// *bus.PanicError (as the recover layer returns it), OutcomeTimeout for an
+// error matching ErrTimeout, else OutcomeError. Observers use it to count
+// panics and timeouts among calls observed as OutcomeRetried or
+// OutcomeDeadLettered.
+func OutcomeOf(err error) Outcome {
+	switch {
+	case err == nil:
+		return OutcomeOK
+	case isPanic(err):
 		return OutcomePanic
-	}
-	if errors.Is(err, ErrTimeout) {
+	case errors.Is(err, ErrTimeout):
 		return OutcomeTimeout
 	}
 	return OutcomeError
+}
+
+// isPanic reports whether err is a *bus.PanicError, unwrapped: the recover
+// layer returns it as is, while a handler that returns the joined errors of
+// a PublishSync whose handler panicked did not panic itself.
+func isPanic(err error) bool {
+	_, ok := err.(*bus.PanicError)
+	return ok
 }
 
 // attempts is the outermost layer: it observes each call, retries, and
@@ -168,7 +183,7 @@ func (a *attempts[T]) giveUp(ctx context.Context, v T, err error, attempt int, d
 		dlTopic, dlErr = a.dl.publish(ctx, v, err, attempt, a.name, a.topic)
 	}
 	if waitErr == nil {
-		o := classify(err)
+		o := OutcomeOf(err)
 		if a.dl != nil && dlErr == nil {
 			o = OutcomeDeadLettered
 		}
