@@ -56,7 +56,8 @@
 // error and attempt number: OutcomeRetried for a failed call that will be
 // tried again, OutcomeDeadLettered for the last call of a message that went
 // to the dead-letter topic, and otherwise OutcomeOK, OutcomeError,
-// OutcomePanic or OutcomeTimeout. Without an observer a call reads no clock.
+// OutcomePanic or OutcomeTimeout; OutcomeOf tells a panic or a timeout from
+// Call.Err whatever the outcome. Without an observer a call reads no clock.
 //
 // # Cost
 //

@@ -203,12 +203,12 @@ func (a *attempts[T]) giveUp(ctx context.Context, v T, err error, attempt int, d
 	}
 	switch {
 	case a.dl == nil:
-		return fmt.Errorf("handlers: %s %s: %w", a.name, what, err)
+		return fmt.Errorf("handlers: %q %s: %w", a.name, what, err)
 	case dlErr != nil:
 		return errors.Join(
-			fmt.Errorf("handlers: %s %s: %w", a.name, what, err),
-			fmt.Errorf("handlers: %s could not dead-letter the message to %q, so it is lost: %w", a.name, dlTopic, dlErr))
+			fmt.Errorf("handlers: %q %s: %w", a.name, what, err),
+			fmt.Errorf("handlers: %q could not dead-letter the message to %q, so it is lost: %w", a.name, dlTopic, dlErr))
 	default:
-		return fmt.Errorf("handlers: %s %s; the message went to dead-letter topic %q: %w", a.name, what, dlTopic, err)
+		return fmt.Errorf("handlers: %q %s; the message went to dead-letter topic %q: %w", a.name, what, dlTopic, err)
 	}
 }
