@@ -23,8 +23,8 @@
 // At start the module declares the topics and subscribes every handler. A
 // handler whose topic name is invalid, whose message type differs from its
 // topic's, whose name is taken on its topic, whose options are invalid, or
-// whose topic no Topic declared (wildcard patterns are exempt) makes the
-// start fail with an error that names the handler; nothing stays
+// whose topic no Topic declared (wildcard patterns, dead-letter topics and
+// topics already on the bus are exempt) makes the start fail with an error that names the handler; nothing stays
 // subscribed.
 //
 // At stop, in this order: the components built after the bus (publishers,
@@ -39,14 +39,16 @@
 // # Logs and metrics
 //
 // Give the app a *zap.Logger and the module logs subscriptions at debug,
-// drops and disconnects at warn (rate-limited), and handler panics at error
-// with the correlation ID. Give it a prometheus.Registerer and it registers
+// drops, disconnects, dead letters and failed handler calls at warn, and
+// handler panics at error with the correlation ID and the stack; warnings
+// and errors are rate-limited per subscriber. Give it a prometheus.Registerer and it registers
 // the bus's metrics there (package metrics); it never uses the global
 // registry on its own. The module provides neither.
 //
 // # Without fx
 //
 // NewBus and lifecycle.New are the plain constructors Module uses: make a
-// bus, a lifecycle.Runner for the handler registrations, and call the
-// Runner's Start and Stop.
+// lifecycle.Log, a bus with NewBus, a lifecycle.Runner for the handler
+// registrations with the same Log (and Config's DrainTimeout and KillGrace in
+// its Options), and call the Runner's Start and Stop.
 package fxbus

@@ -241,7 +241,7 @@ func TestStopDeadline(t *testing.T) {
 	}{
 		// The drain gives up before fx's deadline, keeping a reserve, so
 		// that the bus's report is what app.Stop returns.
-		{name: "stop context", cfg: fxbus.Config{KillGrace: 20 * time.Millisecond}, stopIn: time.Second},
+		{name: "stop context", cfg: fxbus.Config{KillGrace: 20 * time.Millisecond}, stopIn: 2 * time.Second},
 		{name: "DrainTimeout", cfg: fxbus.Config{DrainTimeout: 100 * time.Millisecond, KillGrace: 20 * time.Millisecond}, stopIn: 10 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

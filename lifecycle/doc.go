@@ -7,9 +7,11 @@
 //
 // Start declares the app's topics (Options.Topics, which fxbus.Topic fills),
 // then checks every handler registration before subscribing any: a topic
-// name that breaks the naming rules, or a topic (not a wildcard pattern)
-// that nothing declared, is an error that names the handler and says what to
-// add. Then it subscribes the handlers sorted by topic and name, so that the
+// name that breaks the naming rules, or a topic that nothing declared, is an
+// error that names the handler and says what to add. Exempt from the
+// declaration are wildcard patterns, topics already on the bus before Start
+// (declared by a bridge, or with bus.NewTopic), and handlers of
+// handlers.DeadLetter values, whose topics the failing handlers declare. Then it subscribes the handlers sorted by topic and name, so that the
 // order does not depend on how fx collected them. If one fails (a type that
 // does not match the topic's, a duplicate name, invalid options), Start
 // closes the subscriptions it made, closes the bus and returns an error that
@@ -22,10 +24,18 @@
 // and no handler runs, while the handlers' own publishes (chains of events)
 // are still delivered, then every subscription is closed in reverse order of
 // subscription and Stop waits for the bus's workers. No goroutine of the bus
-// outlives Stop. If the stop context (or Options.DrainTimeout) ends first,
-// the handlers' contexts are cancelled, what is still queued is dropped with
-// reason shutdown, and Stop logs and returns a *bus.ShutdownError that names
-// each subscriber and its count.
+// outlives Stop, unless a handler ignores its cancelled context for longer
+// than the bus's KillGrace (it is then reported as running). If the drain
+// runs out of time, the handlers' contexts are cancelled, what is still
+// queued is dropped with reason shutdown, and Stop logs and returns a
+// *bus.ShutdownError that names each subscriber and its count.
+//
+// The drain ends at Options.DrainTimeout, and in any case before the stop
+// context's deadline, keeping KillGrace plus a tenth of the time left (at
+// most half of it) in reserve: fx abandons the whole stop at its deadline
+// (app.Stop then returns only the context's error and skips the hooks left),
+// so the bus's report and the hooks of what the handlers depend on need that
+// time.
 //
 // Where the hook sits decides what stops around it. fx runs OnStop hooks in
 // reverse order of OnStart, so the hook must be appended by the fx invoke
@@ -38,8 +48,8 @@
 //
 // A Log writes through a zap logger: each subscription at debug, drops and
 // disconnects at warn (from the bus's hooks, Log.Hooks), handler panics at
-// error with the correlation ID and the stack, and dead letters at warn
-// (from the handler observer, Log.Observer). Warnings and errors are
+// error with the correlation ID and the stack, and dead letters and other
+// failed handler calls at warn (from the handler observer, Log.Observer). Warnings and errors are
 // rate-limited per subscriber and kind of event, with a count of the lines
 // held back, so that a storm of drops cannot flood the log; the Log starts
 // no goroutine.

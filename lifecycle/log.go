@@ -18,9 +18,10 @@ import (
 // reported in the next line's "suppressed" field.
 const DefaultLogInterval = time.Second
 
-// Log writes what a bus does to the logs through a zap logger: subscriptions
-// at debug, drops and disconnects at warn, handler panics at error and dead
-// letters at warn. Warnings and errors are rate-limited per subscriber and
+// Log writes what a bus does to the logs through a zap logger: drops and
+// disconnects at warn, handler panics at error, dead letters and other failed
+// handler calls at warn (a Runner adds subscriptions at debug and shutdown
+// losses at error). Warnings and errors are rate-limited per subscriber and
 // kind of event, so that a storm of drops cannot flood the log: the first
 // line of a kind is written at once, later ones at most every
 // DefaultLogInterval, each with the number of lines it held back. Flush

@@ -53,7 +53,8 @@ func (d Declaration) String() string {
 }
 
 // Options configures a Runner. The zero value is valid: no logging, no
-// metrics, no declared topics, and a drain bounded only by Stop's context.
+// metrics, no declared topics, and a drain bounded only by Stop's context
+// (less the reserve).
 type Options struct {
 	// Log logs subscriptions, what Stop left undelivered, and the handler
 	// panics and dead letters it observes. Give the bus the same Log's Hooks
@@ -65,8 +66,9 @@ type Options struct {
 	Registerer prometheus.Registerer
 
 	// Topics are the topics the app declares. Start declares each on the
-	// bus, and fails for a handler whose topic (not a pattern) is neither
-	// declared here nor already on the bus.
+	// bus, and fails for a handler whose topic is neither declared here nor
+	// already on the bus, unless it is a wildcard pattern or the handler
+	// takes handlers.DeadLetter values.
 	Topics []Declaration
 
 	// DrainTimeout bounds how long Stop waits for the bus to drain. Zero
