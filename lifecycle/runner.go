@@ -203,6 +203,11 @@ func (r *Runner) declare() error {
 		declared[t.Name] = true
 	}
 	for _, reg := range r.regs {
+		if err := reg.Err(); err != nil {
+			// A zero Registration, a nil handler, bad handler options.
+			errs = append(errs, fmt.Errorf("lifecycle: %w", err))
+			continue
+		}
 		topic := reg.Topic()
 		if err := bus.ValidatePattern(topic); err != nil {
 			errs = append(errs, fmt.Errorf("lifecycle: %s: %w", reg, err))

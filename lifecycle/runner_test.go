@@ -137,6 +137,8 @@ func TestRunnerChecksBeforeSubscribing(t *testing.T) {
 		handlers.RegisterFunc("bad..name", nop[int], handlers.Name("bad")),
 		handlers.RegisterFunc("declared.dead-letter", nop[handlers.DeadLetter[int]], handlers.Name("dead")),
 		handlers.RegisterFunc("any.*", nop[int], handlers.Name("wild")),
+		handlers.RegisterFunc[int]("declared", nil, handlers.Name("nil")),
+		{},
 	}, Options{Topics: []Declaration{Declare[int]("declared"), {}}})
 	err := r.Start(testContext(t))
 	if err == nil {
@@ -147,6 +149,8 @@ func TestRunnerChecksBeforeSubscribing(t *testing.T) {
 		`handler "lost2" for "nowhere.either"`, `add fxbus.Topic[string]("nowhere.either")`,
 		`handler "bad" for "bad..name"`, `invalid pattern "bad..name"`,
 		"a zero Declaration",
+		`handler "nil" for "declared"`, "the handler is nil",
+		"zero Registration",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q\ndoes not contain %q", err, want)
