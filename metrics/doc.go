@@ -1,0 +1,82 @@
+// Package metrics exports a bus's counters and its handlers' durations to
+// Prometheus, so that no drop and no lag goes unseen.
+//
+// New registers one collector on the registry the app provides (never on
+// prometheus.DefaultRegisterer by itself). The counters and gauges are read
+// from the bus's Stats at scrape time: publishing costs nothing more with
+// metrics than without. Only handler calls are recorded as they happen,
+// through the handlers.Observer that Observer returns, bound once per
+// subscription so that each call is one histogram observation and one
+// counter increment, with no label lookup and no allocation.
+//
+// # Metrics
+//
+// Names and labels are a public contract (METRICS.md holds the same table):
+//
+//	| name                                 | type      | labels                           | meaning                                                                                          |
+//	|--------------------------------------|-----------|----------------------------------|--------------------------------------------------------------------------------------------------|
+//	| `fxbus_events_published_total`       | counter   | `topic`                          | events accepted by Publish or PublishSync on the topic, routed to a subscriber or not            |
+//	| `fxbus_events_unrouted_total`        | counter   | `topic`                          | of those, the events that no subscription matched                                                |
+//	| `fxbus_events_delivered_total`       | counter   | `topic`, `subscriber`            | events the subscriber took: received from its channel, or handled by its handler (any outcome)   |
+//	| `fxbus_events_dropped_total`         | counter   | `topic`, `subscriber`, `reason`  | events not delivered to the subscriber, by reason                                                |
+//	| `fxbus_subscriber_disconnects_total` | counter   | `topic`, `subscriber`            | subscriptions ended by their DisconnectAfter policy                                              |
+//	| `fxbus_subscribers`                  | gauge     | `topic`                          | live subscriptions attached to the topic now, wildcard ones included                             |
+//	| `fxbus_queue_depth`                  | gauge     | `topic`, `subscriber`            | events waiting in the subscriber's queue or being handled: the in-process consumer lag           |
+//	| `fxbus_queue_capacity`               | gauge     | `topic`, `subscriber`            | the subscriber's queue size (Buffer): at this depth its policy blocks or drops                   |
+//	| `fxbus_handler_duration_seconds`     | histogram | `topic`, `subscriber`            | duration of each handler call (each attempt), in seconds; classic buckets and a native histogram |
+//	| `fxbus_handler_calls_total`          | counter   | `topic`, `subscriber`, `outcome` | handler calls (each attempt), by outcome                                                         |
+//
+// The labels:
+//
+//   - topic: the topic name on per-topic metrics. On per-subscriber metrics,
+//     the topic name or pattern the subscription was made for, like
+//     "orders.>": a pattern subscription has one series, whatever the
+//     topics it matches.
+//   - subscriber: the subscription's name (bus.Name, handlers.Name, or the
+//     stable default derived from the code), never an ID, so that label
+//     values stay bounded.
+//   - reason: the bus's drop reasons (bus.DropReasons): full, evicted,
+//     timeout, canceled, disconnect, unsubscribed, shutdown; and
+//     dead-letter-unhandled, counted per dead-letter topic with
+//     subscriber="" when a dead letter is published there and nothing
+//     subscribes to it (an unrouted publish on a topic whose name ends in
+//     handlers.DeadLetterSuffix, or that DeadLetterTopics picks).
+//   - outcome: ok, error, panic, timeout, retried, dead-lettered
+//     (handlers.Outcome). A message tried three times and then
+//     dead-lettered counts retried twice and dead-lettered once.
+//
+// # Accounting
+//
+// Every subscriber has a series for every reason, zeros included, and
+// keeps its series after its subscription ends: the bus keeps counting per
+// topic (or pattern) and name, so a subscriber that subscribes again under
+// the same name carries on, and counters only grow. For a subscriber of one
+// topic (no wildcard, no queue group) that was there for every publish,
+// once publishing stops:
+//
+//	fxbus_events_published_total = fxbus_events_delivered_total + sum(fxbus_events_dropped_total) + fxbus_queue_depth
+//
+// Handler series exist for handlers subscribed with handlers.Env's Observer
+// set to Observer(); fxbus_events_delivered_total counts messages, while
+// fxbus_handler_calls_total counts attempts.
+//
+// # Several buses on one registry
+//
+// Two apps in one test binary often share a registry. The second New on a
+// registry finds the first one's collector (prometheus.AlreadyRegisteredError)
+// and joins it: the collector serves a set of buses, and series with the same
+// labels are summed. Give each bus its own ConstLabels (for example
+// {"bus": "orders"}) to export them side by side instead. Close takes a bus
+// out: its share of the sums goes (Prometheus's rate() reads the decrease as
+// a counter reset), and so do the handler series that no other bus on the
+// registry shares; when the last bus leaves, the collector is unregistered.
+//
+// # Useful queries
+//
+//	sum by (topic, subscriber, reason) (rate(fxbus_events_dropped_total[5m])) > 0
+//	fxbus_queue_depth / fxbus_queue_capacity > 0.8
+//	histogram_quantile(0.99, sum by (le, topic, subscriber) (rate(fxbus_handler_duration_seconds_bucket[5m])))
+//
+// Package metrics depends on client_golang, bus and handlers; not on fx or
+// zap.
+package metrics

@@ -1,0 +1,101 @@
+package metrics_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/fxbus/fxbus/bus"
+	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/metrics"
+)
+
+// Export a bus's metrics on the app's registry. A subscriber with a queue
+// of one that reads late loses the second message: the drop shows, with
+// its reason.
+func Example() {
+	ctx := context.Background()
+	b := bus.New()
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg, b)
+	if err != nil {
+		panic(err)
+	}
+	defer m.Close()
+
+	orders, _ := bus.NewTopic[string](b, "orders.created")
+	audit, _ := orders.Subscribe(ctx, bus.Name("audit"), bus.Buffer(1), bus.WithPolicy(bus.DropNewest()))
+	_ = orders.Publish(ctx, "A-1")
+	_ = orders.Publish(ctx, "A-2") // the queue is full: dropped
+	<-audit.C
+
+	printNonZero(reg)
+	_ = b.Close(ctx)
+	// Output:
+	// fxbus_events_delivered_total{subscriber="audit",topic="orders.created"} 1
+	// fxbus_events_dropped_total{reason="full",subscriber="audit",topic="orders.created"} 1
+	// fxbus_events_published_total{topic="orders.created"} 2
+	// fxbus_queue_capacity{subscriber="audit",topic="orders.created"} 1
+	// fxbus_subscribers{topic="orders.created"} 1
+}
+
+// The observer feeds the handler duration histogram and the outcome
+// counters. The handlers package binds it once per subscription (through
+// handlers.Env); here it is driven by hand.
+func ExampleMetrics_Observer() {
+	b := bus.New()
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg, b, metrics.Buckets(0.01, 0.1, 1))
+	if err != nil {
+		panic(err)
+	}
+	defer m.Close()
+
+	calls := m.Observer().Bind("orders.created", "billing")
+	calls.Observe(handlers.Call{Duration: 5 * time.Millisecond, Outcome: handlers.OutcomeRetried, Attempt: 1})
+	calls.Observe(handlers.Call{Duration: 50 * time.Millisecond, Outcome: handlers.OutcomeOK, Attempt: 2})
+
+	printNonZero(reg)
+	_ = b.Close(context.Background())
+	// Output:
+	// fxbus_handler_calls_total{outcome="ok",subscriber="billing",topic="orders.created"} 1
+	// fxbus_handler_calls_total{outcome="retried",subscriber="billing",topic="orders.created"} 1
+	// fxbus_handler_duration_seconds_count{subscriber="billing",topic="orders.created"} 2
+}
+
+// printNonZero prints the series of reg that are not zero, sorted.
+func printNonZero(reg prometheus.Gatherer) {
+	families, err := reg.Gather()
+	if err != nil {
+		panic(err)
+	}
+	var lines []string
+	for _, mf := range families {
+		for _, m := range mf.GetMetric() {
+			name, v := mf.GetName(), 0.0
+			switch mf.GetType() {
+			case dto.MetricType_COUNTER:
+				v = m.GetCounter().GetValue()
+			case dto.MetricType_GAUGE:
+				v = m.GetGauge().GetValue()
+			case dto.MetricType_HISTOGRAM:
+				name, v = name+"_count", float64(m.GetHistogram().GetSampleCount())
+			}
+			if v == 0 {
+				continue
+			}
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			lines = append(lines, fmt.Sprintf("%s{%s} %v", name, strings.Join(labels, ","), v))
+		}
+	}
+	sort.Strings(lines)
+	fmt.Println(strings.Join(lines, "\n"))
+}
