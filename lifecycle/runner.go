@@ -147,7 +147,9 @@ func (r *Runner) Start(ctx context.Context) error {
 		return errors.New("lifecycle: Start called twice: a Runner starts once; make a new bus and Runner")
 	}
 	r.started = true
-
+	if r.b == nil {
+		return errNilBus
+	}
 	if err := r.declare(); err != nil {
 		return r.fail(ctx, err)
 	}
@@ -173,6 +175,8 @@ func (r *Runner) Start(ctx context.Context) error {
 	}
 	return nil
 }
+
+var errNilBus = errors.New("lifecycle: the Runner has a nil *bus.Bus: pass the bus to lifecycle.New")
 
 func (r *Runner) metricsObserver() handlers.Observer {
 	if r.metrics == nil {
@@ -307,6 +311,9 @@ func (r *Runner) drainContext(ctx context.Context, now time.Time) (context.Conte
 func (r *Runner) Stop(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.b == nil {
+		return errNilBus
+	}
 	r.log.Debug("fxbus: stopping: draining the bus")
 	dctx, cancel := r.drainContext(ctx, time.Now())
 	defer cancel()

@@ -184,6 +184,16 @@ func TestRunnerDeclarationConflict(t *testing.T) {
 	}
 }
 
+func TestRunnerNilBus(t *testing.T) {
+	r := New(nil, nil, Options{})
+	ctx := testContext(t)
+	for name, err := range map[string]error{"Start": r.Start(ctx), "Stop": r.Stop(ctx)} {
+		if err == nil || !strings.Contains(err.Error(), "nil *bus.Bus") {
+			t.Errorf("%s with a nil bus = %v", name, err)
+		}
+	}
+}
+
 func TestRunnerStartTwice(t *testing.T) {
 	r := New(bus.New(), nil, Options{})
 	ctx := testContext(t)
