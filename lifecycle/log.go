@@ -121,7 +121,8 @@ func (g *Log) ended(e bus.EndEvent) {
 
 // Observer returns a handler observer that logs failed calls: panics at
 // error level, with the correlation ID and the panic's stack, whatever
-// happens to the message next (retried, dead-lettered or dropped); dead
+// happens to the message next (retried, dead-lettered or dropped), as
+// handlers.OutcomeOf tells them from other errors; dead
 // letters at warn; and other failures that end a message's handling (an
 // error or a timeout with no dead letter) at warn. Successful calls and
 // failures that will be retried cost a level check. The observer is nil when
@@ -161,8 +162,10 @@ func (c *callLog) Observe(call handlers.Call) {
 		msg   string
 		lim   *limit
 	)
-	var pe *bus.PanicError
-	isPanic := errors.As(call.Err, &pe)
+	// As handlers.OutcomeOf decides: only the handler's own panic, not an
+	// error that wraps the panic of a handler further down a chain.
+	pe, isPanic := call.Err.(*bus.PanicError)
+	isPanic = isPanic || handlers.OutcomeOf(call.Err) == handlers.OutcomePanic
 	switch {
 	case isPanic || call.Outcome == handlers.OutcomePanic:
 		level, msg, lim = zapcore.ErrorLevel, "fxbus: handler panicked", c.panics
@@ -194,7 +197,7 @@ func (c *callLog) Observe(call handlers.Call) {
 		fields = append(fields, zap.Stringer("correlation_id", id))
 	}
 	fields = append(fields, zap.Stringer("outcome", call.Outcome), zap.Int("attempt", call.Attempt), zap.Error(call.Err))
-	if isPanic {
+	if pe != nil {
 		fields = append(fields, zap.ByteString("stack", pe.Stack))
 	}
 	if held > 0 {

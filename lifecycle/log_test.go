@@ -139,8 +139,12 @@ func TestLogObserver(t *testing.T) {
 		{name: "retried", call: handlers.Call{Ctx: ctx, Outcome: handlers.OutcomeRetried, Err: plain, Attempt: 1}},
 		{name: "panic", call: handlers.Call{Ctx: ctx, Outcome: handlers.OutcomePanic, Err: panicErr, Attempt: 1},
 			level: zapcore.ErrorLevel, msg: "fxbus: handler panicked", stack: true, outcome: "panic"},
-		{name: "panic dead-lettered", call: handlers.Call{Ctx: ctx, Outcome: handlers.OutcomeDeadLettered, Err: fmt.Errorf("wrapped: %w", panicErr), Attempt: 3},
+		{name: "panic dead-lettered", call: handlers.Call{Ctx: ctx, Outcome: handlers.OutcomeDeadLettered, Err: panicErr, Attempt: 3},
 			level: zapcore.ErrorLevel, msg: "fxbus: handler panicked", stack: true, outcome: "dead-lettered"},
+		// A handler that returns the error of a PublishSync whose handler
+		// panicked did not panic itself.
+		{name: "nested panic", call: handlers.Call{Ctx: ctx, Outcome: handlers.OutcomeError, Err: fmt.Errorf("publish: %w", panicErr), Attempt: 1},
+			level: zapcore.WarnLevel, msg: "fxbus: handler failed", outcome: "error"},
 		{name: "panic retried", call: handlers.Call{Ctx: ctx, Outcome: handlers.OutcomeRetried, Err: panicErr, Attempt: 1},
 			level: zapcore.ErrorLevel, msg: "fxbus: handler panicked", stack: true, outcome: "retried"},
 		{name: "dead-lettered", call: handlers.Call{Ctx: ctx, Outcome: handlers.OutcomeDeadLettered, Err: plain, Attempt: 2},
