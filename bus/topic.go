@@ -108,7 +108,7 @@ func (t *Topic[T]) rebuild() {
 // The message carries ctx's correlation ID, or a new one.
 func (t *Topic[T]) Publish(ctx context.Context, v T) error {
 	b := t.b
-	if b.state.Load() != stateOpen || b.sync {
+	if ctx == nil || b.state.Load() != stateOpen || b.sync {
 		return t.publishSlow(ctx, v, b.sync)
 	}
 	return t.publish(ctx, v)
@@ -129,6 +129,9 @@ func (t *Topic[T]) PublishSync(ctx context.Context, v T) error {
 
 func (t *Topic[T]) publishSlow(ctx context.Context, v T, sync bool) error {
 	b := t.b
+	if ctx == nil {
+		return errors.New("bus: nil context: pass the publisher's context, or context.Background()")
+	}
 	switch b.state.Load() {
 	case stateClosed:
 		return ErrClosed
