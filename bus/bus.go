@@ -283,8 +283,8 @@ func (b *Bus) WaitIdle(ctx context.Context) error {
 }
 
 type idleScan struct {
-	idle          bool
-	sent, settled uint64
+	idle  bool
+	moved uint64
 }
 
 // scan sums the counters of every subscription. Two equal idle scans in a
@@ -297,11 +297,8 @@ func (b *Bus) scan() idleScan {
 	sc := idleScan{idle: true}
 	for _, s := range subs {
 		c := s.info()
-		sent := c.sent.Load()
-		q := s.queued()
-		sc.sent += sent
-		sc.settled += c.handled.Load() + c.removed.Load()
-		if q != 0 {
+		sc.moved += c.sent.Load() + c.handled.Load() + c.removed.Load()
+		if s.queued() != 0 {
 			sc.idle = false
 		}
 	}

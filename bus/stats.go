@@ -77,6 +77,9 @@ func (c *core) stats(queued func() uint64) SubscriptionStats {
 	}
 	q := queued()
 	sent := c.sent.Load()
+	if c.conc > 0 {
+		sent = handled + removed + q // handler queues count pending, not sent
+	}
 	ss.Queued = q
 	ss.Failed = c.failed.Load()
 	if c.conc > 0 {

@@ -3,7 +3,6 @@ package bus
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,10 +114,7 @@ func newSub[T any](cfg *subConfig, fn func(context.Context, T) error, key func(T
 	}
 	conc := max(cfg.concurrency, 1)
 	s.conc = conc
-	s.q = &queue[T]{s: s, fn: fn, conc: conc, ring: make([]entry[T], buf), room: make(chan struct{}, 1)}
-	if conc == 1 {
-		s.q.buf = make([]entry[T], min(buf, maxBatch))
-	}
+	s.q = newQueue(s, fn, conc, buf)
 	return s
 }
 
@@ -155,11 +151,7 @@ func (s *Subscription[T]) queued() uint64 {
 	if s.q == nil {
 		return uint64(len(s.ch))
 	}
-	sent, settled := s.sent.Load(), s.handled.Load()+s.removed.Load()
-	if settled > sent {
-		return 0
-	}
-	return sent - settled
+	return uint64(max(s.q.depth(), 0))
 }
 
 // end ends the subscription once: it leaves its topics, wakes blocked
@@ -194,26 +186,7 @@ func (s *Subscription[T]) end(reason DropReason, err error) {
 			s.finish()
 			return
 		}
-		q := s.q
-		q.dead.Store(true)
-		close(s.done)
-		q.mu.Lock()
-		q.closed = true
-		left := make([]entry[T], 0, q.n)
-		for q.n > 0 {
-			left = append(left, q.pop())
-		}
-		// Counted under q.mu, before a racing activation can finish.
-		s.removed.Add(uint64(len(left)))
-		s.dropped[reason].Add(uint64(len(left)))
-		idle := q.running == 0 && q.waiters == 0
-		q.mu.Unlock()
-		for i := range left {
-			s.notifyEntry(&left[i], reason)
-		}
-		if idle {
-			s.finish()
-		}
+		s.q.end(reason)
 	})
 }
 
@@ -306,19 +279,7 @@ func (s *Subscription[T]) deliver(ctx context.Context, m *Message[T], hc *msgCtx
 // try puts m in the queue if there is room at once, and counts nothing else.
 func (s *Subscription[T]) try(m *Message[T], hc *msgCtx, w *waiter) bool {
 	if s.q != nil {
-		q := s.q
-		q.mu.Lock()
-		if q.closed || q.n == len(q.ring) {
-			q.mu.Unlock()
-			return false
-		}
-		act := s.enqueue(m, hc, w)
-		q.mu.Unlock()
-		if act {
-			s.b.pool.submit(q)
-		}
-		s.kept()
-		return true
+		return s.tryPush(m, hc, w)
 	}
 	if !s.enter() {
 		return false
@@ -416,307 +377,4 @@ func (s *Subscription[T]) sendSlow(ctx context.Context, m *Message[T], block boo
 		s.end(ReasonDisconnect, ErrDisconnected)
 	}
 	return nil
-}
-
-// maxBatch bounds how many messages a worker takes from a queue at once.
-const maxBatch = 64
-
-type entry[T any] struct {
-	v  T
-	hc *msgCtx
-	w  *waiter
-}
-
-// queue is a handler subscription's bounded ring. The bus's worker pool runs
-// it while it holds messages: at most conc activations at once, each taking
-// messages in batches, so that a handler costs no parked goroutine and a
-// busy one is woken without a channel operation per message.
-type queue[T any] struct {
-	s    *Subscription[T]
-	fn   func(context.Context, T) error
-	conc int
-	buf  []entry[T] // batch buffer, when conc == 1
-	room chan struct{}
-	dead atomic.Bool // the subscription ended: running batches stop
-
-	mu      sync.Mutex
-	ring    []entry[T]
-	head, n int
-	running int // activations submitted or running
-	waiters int // publishers waiting for room
-	closed  bool
-}
-
-func (q *queue[T]) pop() entry[T] {
-	e := q.ring[q.head]
-	q.ring[q.head] = entry[T]{}
-	q.head++
-	if q.head == len(q.ring) {
-		q.head = 0
-	}
-	q.n--
-	return e
-}
-
-// enqueue adds m to the ring, which has room. It reports whether the caller
-// must submit an activation. The caller holds q.mu.
-func (s *Subscription[T]) enqueue(m *Message[T], hc *msgCtx, w *waiter) bool {
-	q := s.q
-	i := q.head + q.n
-	if i >= len(q.ring) {
-		i -= len(q.ring)
-	}
-	if w != nil {
-		w.add()
-	}
-	q.ring[i] = entry[T]{v: m.Value, hc: hc, w: w}
-	q.n++
-	s.sent.Add(1)
-	if q.waiters > 0 && q.n < len(q.ring) {
-		select {
-		case q.room <- struct{}{}:
-		default:
-		}
-	}
-	if q.running < q.conc {
-		q.running++
-		return true
-	}
-	return false
-}
-
-func (s *Subscription[T]) push(ctx context.Context, m *Message[T], hc *msgCtx, w *waiter, block bool) error {
-	q := s.q
-	q.mu.Lock()
-	if !q.closed && q.n < len(q.ring) {
-		act := s.enqueue(m, hc, w)
-		q.mu.Unlock()
-		if act {
-			s.b.pool.submit(q)
-		}
-		s.kept()
-		return nil
-	}
-	return s.pushSlow(ctx, m, hc, w, block)
-}
-
-// pushSlow is the handler path when the ring is full or closed. The caller
-// holds q.mu; pushSlow releases it.
-func (s *Subscription[T]) pushSlow(ctx context.Context, m *Message[T], hc *msgCtx, w *waiter, block bool) error {
-	q := s.q
-	if q.closed {
-		// Ended before this publish reached it: not offered (see deliver).
-		q.mu.Unlock()
-		return nil
-	}
-	switch {
-	case block || s.policy.kind == policyBlock:
-		var tc <-chan time.Time
-		if d := s.policy.maxWait; d > 0 && !block {
-			t := getTimer(d)
-			defer putTimer(t)
-			tc = t.C
-		}
-		var (
-			reason DropReason
-			err    error
-		)
-		for reason == 0 {
-			if q.closed {
-				reason = s.deadReason()
-				break
-			}
-			if q.n < len(q.ring) {
-				act := s.enqueue(m, hc, w)
-				q.mu.Unlock()
-				if act {
-					s.b.pool.submit(q)
-				}
-				s.kept()
-				return nil
-			}
-			q.waiters++
-			q.mu.Unlock()
-			select {
-			case <-q.room:
-			case <-s.done:
-			case <-ctx.Done():
-				reason, err = ReasonCanceled, ctx.Err()
-			case <-s.b.killCtx.Done():
-				reason, err = ReasonShutdown, ErrClosed
-			case <-tc:
-				reason = ReasonTimeout
-			}
-			q.mu.Lock()
-			q.waiters--
-		}
-		// Counted under q.mu: finish waits for the last waiter, so the
-		// count lands before the counters are folded.
-		s.dropped[reason].Add(1)
-		last := q.closed && q.running == 0 && q.waiters == 0
-		q.mu.Unlock()
-		if w != nil {
-			w.add()
-			w.done(&DropError{Subscriber: s.name, Reason: reason})
-		}
-		s.notify(m, reason)
-		if last {
-			s.finish()
-		}
-		return err
-	case s.policy.kind == policyDropOldest:
-		old := q.pop()
-		s.removed.Add(1)
-		s.dropped[ReasonEvicted].Add(1)
-		act := s.enqueue(m, hc, w)
-		q.mu.Unlock()
-		if act {
-			s.b.pool.submit(q)
-		}
-		s.notifyEntry(&old, ReasonEvicted)
-		return nil
-	}
-	q.mu.Unlock()
-	if w != nil {
-		w.add()
-		w.done(&DropError{Subscriber: s.name, Reason: ReasonFull})
-	}
-	if s.dropFull(m) {
-		s.end(ReasonDisconnect, ErrDisconnected)
-	}
-	return nil
-}
-
-// run is one activation: it handles batches until the ring is empty.
-func (q *queue[T]) run() {
-	s := q.s
-	var one [1]entry[T]
-	for {
-		q.mu.Lock()
-		if q.n == 0 || q.closed {
-			q.running--
-			last := q.closed && q.running == 0 && q.waiters == 0
-			q.mu.Unlock()
-			if last {
-				s.finish()
-			}
-			return
-		}
-		batch := one[:]
-		if q.buf != nil {
-			batch = q.buf[:min(q.n, len(q.buf))]
-		}
-		for i := range batch {
-			batch[i] = q.pop()
-		}
-		if q.waiters > 0 {
-			select {
-			case q.room <- struct{}{}:
-			default:
-			}
-		}
-		q.mu.Unlock()
-		for i := range batch {
-			e := &batch[i]
-			if q.dead.Load() {
-				for j := i; j < len(batch); j++ {
-					s.removed.Add(1)
-					s.dropped[s.deadReason()].Add(1)
-					s.notifyEntry(&batch[j], s.deadReason())
-				}
-				clear(batch[i:])
-				break
-			}
-			err := q.call(e)
-			s.handled.Add(1)
-			if err != nil {
-				s.failed.Add(1)
-			}
-			if e.w != nil {
-				e.w.done(err)
-			}
-			*e = entry[T]{}
-		}
-	}
-}
-
-func (q *queue[T]) call(e *entry[T]) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = &PanicError{Value: r, Stack: debug.Stack()}
-		}
-	}()
-	var ctx context.Context = e.hc
-	if e.w != nil {
-		ctx = &syncCtx{msgCtx: e.hc, sub: &q.s.core}
-	}
-	return q.fn(ctx, e.v)
-}
-
-// PanicError is the error of a handler call that panicked. The bus recovers
-// the panic so that the worker goes on with the next message.
-type PanicError struct {
-	Value any    // what the handler panicked with
-	Stack []byte // the goroutine's stack at the panic
-}
-
-func (e *PanicError) Error() string { return fmt.Sprintf("bus: handler panicked: %v", e.Value) }
-
-// runner is a queue as the worker pool sees it.
-type runner interface{ run() }
-
-// pool runs queue activations. An activation is handed to a parked worker if
-// one waits; otherwise a new worker starts, so that a slow handler never
-// holds up another subscription. Workers park until the bus closes; there are
-// never more than the activations that ran at once.
-type pool struct {
-	runq    chan runner
-	quit    chan struct{}
-	mu      sync.Mutex
-	stopped bool
-	wg      sync.WaitGroup
-}
-
-func (p *pool) init() {
-	p.runq = make(chan runner)
-	p.quit = make(chan struct{})
-}
-
-func (p *pool) submit(r runner) {
-	select {
-	case p.runq <- r:
-		return
-	default:
-	}
-	p.mu.Lock()
-	if p.stopped {
-		p.mu.Unlock()
-		r.run() // the queue is closed: this only settles its accounting
-		return
-	}
-	p.wg.Add(1)
-	p.mu.Unlock()
-	go p.worker(r)
-}
-
-func (p *pool) worker(r runner) {
-	defer p.wg.Done()
-	for {
-		r.run()
-		select {
-		case r = <-p.runq:
-		case <-p.quit:
-			return
-		}
-	}
-}
-
-func (p *pool) stop(wait bool) {
-	p.mu.Lock()
-	p.stopped = true
-	p.mu.Unlock()
-	close(p.quit)
-	if wait {
-		p.wg.Wait()
-	}
 }

@@ -1,0 +1,441 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"math/bits"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// maxBatch bounds how many messages an activation takes from a queue at once.
+const maxBatch = 64
+
+type entry[T any] struct {
+	v  T
+	hc *msgCtx
+	w  *waiter
+}
+
+// queue is a handler subscription's bounded ring. The bus's worker pool runs
+// it while it holds messages, with at most conc activations at once; with
+// conc 1 an activation takes messages in batches. Publishers and the
+// activations keep to their own lock and cache lines: publishers append under
+// pmu and publish tail; activations take under cmu and publish head. A
+// publisher reads head only when its cached limit runs out, and active to
+// know whether an activation will see its message.
+type queue[T any] struct {
+	s     *Subscription[T]
+	fn    func(context.Context, T) error
+	conc  int32
+	size  uint64     // logical capacity: the subscription's Buffer
+	mask  uint64     // len(slots)-1; len(slots) is size rounded up to a power of 2
+	slots []entry[T] // a slot is written under pmu and read under cmu
+	buf   []entry[T] // the batch buffer, when conc == 1
+	room  chan struct{}
+	dead  atomic.Bool // the end began: running batches stop
+	shut  atomic.Bool // no publisher can add any more
+
+	_      [64]byte
+	pmu    sync.Mutex    // publishers
+	tail   atomic.Uint64 // next slot to fill; written under pmu
+	limit  uint64        // tail may grow to this without reading head; under pmu
+	closed bool          // under pmu
+
+	_       [64]byte
+	waiters atomic.Int32 // publishers waiting for room
+	active  atomic.Int32 // activations submitted or running
+
+	_        [64]byte
+	cmu      sync.Mutex    // activations, and the end's purge
+	head     atomic.Uint64 // next slot to take; written under cmu
+	inflight atomic.Int64  // taken and not settled
+}
+
+func newQueue[T any](s *Subscription[T], fn func(context.Context, T) error, conc, size int) *queue[T] {
+	n := uint64(1) << bits.Len64(uint64(size-1))
+	q := &queue[T]{
+		s: s, fn: fn, conc: int32(conc), size: uint64(size), mask: n - 1,
+		slots: make([]entry[T], n), room: make(chan struct{}, 1),
+	}
+	if conc == 1 {
+		q.buf = make([]entry[T], min(size, maxBatch))
+	}
+	return q
+}
+
+// put appends to the ring, which has room. The caller holds pmu.
+func (q *queue[T]) put(m *Message[T], hc *msgCtx, w *waiter) {
+	if w != nil {
+		w.add()
+	}
+	t := q.tail.Load()
+	q.slots[t&q.mask] = entry[T]{v: m.Value, hc: hc, w: w}
+	q.tail.Store(t + 1)
+}
+
+// full reports whether the ring has no room. The caller holds pmu.
+func (q *queue[T]) full() bool {
+	t := q.tail.Load()
+	if t < q.limit {
+		return false
+	}
+	q.limit = q.head.Load() + q.size
+	return t >= q.limit
+}
+
+// depth is the number of messages queued or being handled.
+func (q *queue[T]) depth() int64 {
+	inflight := q.inflight.Load()
+	head := q.head.Load()
+	return int64(q.tail.Load()-head) + inflight
+}
+
+// wake makes sure an activation will see the message just added: it starts
+// one unless conc of them run already, and those will loop to it.
+func (q *queue[T]) wake() {
+	for {
+		a := q.active.Load()
+		if a >= q.conc {
+			return
+		}
+		if q.active.CompareAndSwap(a, a+1) {
+			q.s.b.pool.submit(q)
+			return
+		}
+	}
+}
+
+func (s *Subscription[T]) push(ctx context.Context, m *Message[T], hc *msgCtx, w *waiter, block bool) error {
+	q := s.q
+	q.pmu.Lock()
+	if q.closed {
+		// Ended after this publish loaded its topic's snapshot: the message
+		// comes after the end and is not offered (as for channels).
+		q.pmu.Unlock()
+		return nil
+	}
+	if !q.full() {
+		q.put(m, hc, w)
+		q.pmu.Unlock()
+		q.wake()
+		s.kept()
+		return nil
+	}
+	return s.pushSlow(ctx, m, hc, w, block)
+}
+
+// tryPush adds m if there is room at once, and counts nothing else.
+func (s *Subscription[T]) tryPush(m *Message[T], hc *msgCtx, w *waiter) bool {
+	q := s.q
+	q.pmu.Lock()
+	if q.closed || q.full() {
+		q.pmu.Unlock()
+		return false
+	}
+	q.put(m, hc, w)
+	q.pmu.Unlock()
+	q.wake()
+	s.kept()
+	return true
+}
+
+// pushSlow handles a full ring. The caller holds pmu; pushSlow releases it.
+func (s *Subscription[T]) pushSlow(ctx context.Context, m *Message[T], hc *msgCtx, w *waiter, block bool) error {
+	q := s.q
+	switch {
+	case block || s.policy.kind == policyBlock:
+		var tc <-chan time.Time
+		if d := s.policy.maxWait; d > 0 && !block {
+			t := getTimer(d)
+			defer putTimer(t)
+			tc = t.C
+		}
+		var (
+			reason DropReason
+			err    error
+		)
+		// waiters goes up before the room check; an activation stores head
+		// before it reads waiters: one of the two sees the other.
+		q.waiters.Add(1)
+		for {
+			if q.closed {
+				reason = s.deadReason()
+				break
+			}
+			if !q.full() {
+				q.put(m, hc, w)
+				more := !q.full()
+				q.pmu.Unlock()
+				if q.waiters.Add(-1) > 0 && more {
+					q.signalRoom() // pass the room on to the next waiter
+				}
+				q.wake()
+				s.kept()
+				return nil
+			}
+			q.pmu.Unlock()
+			select {
+			case <-q.room:
+			case <-s.done:
+			case <-ctx.Done():
+				reason, err = ReasonCanceled, ctx.Err()
+			case <-tc:
+				reason = ReasonTimeout
+			}
+			q.pmu.Lock()
+			if reason != 0 {
+				break
+			}
+		}
+		q.pmu.Unlock()
+		// Counted before waiters goes down: finish waits for waiters 0.
+		s.dropped[reason].Add(1)
+		if w != nil {
+			w.add()
+			w.done(&DropError{Subscriber: s.name, Reason: reason})
+		}
+		q.waiters.Add(-1)
+		q.maybeFinish()
+		s.notify(m, reason)
+		return err
+	case s.policy.kind == policyDropOldest:
+		q.cmu.Lock()
+		var old entry[T]
+		if h := q.head.Load(); q.tail.Load()-h >= q.size {
+			i := h & q.mask
+			old, q.slots[i] = q.slots[i], entry[T]{}
+			q.head.Store(h + 1)
+			s.removed.Add(1)
+			s.dropped[ReasonEvicted].Add(1)
+		}
+		q.cmu.Unlock()
+		q.put(m, hc, w)
+		q.pmu.Unlock()
+		q.wake()
+		if old.hc != nil {
+			s.notifyEntry(&old, ReasonEvicted)
+		}
+		return nil
+	}
+	q.pmu.Unlock()
+	if w != nil {
+		w.add()
+		w.done(&DropError{Subscriber: s.name, Reason: ReasonFull})
+	}
+	if s.dropFull(m) {
+		s.end(ReasonDisconnect, ErrDisconnected)
+	}
+	return nil
+}
+
+func (q *queue[T]) signalRoom() {
+	select {
+	case q.room <- struct{}{}:
+	default:
+	}
+}
+
+// take moves up to len(buf) untaken messages into buf and counts them in
+// flight. The caller holds cmu.
+func (q *queue[T]) take(buf []entry[T]) []entry[T] {
+	h := q.head.Load()
+	k := int(min(q.tail.Load()-h, uint64(len(buf))))
+	if k == 0 {
+		return buf[:0]
+	}
+	for i := range k {
+		j := (h + uint64(i)) & q.mask
+		buf[i], q.slots[j] = q.slots[j], entry[T]{}
+	}
+	// In flight before head moves, so that depth never misses them.
+	q.inflight.Add(int64(k))
+	q.head.Store(h + uint64(k))
+	return buf[:k]
+}
+
+// maybeFinish completes the subscription's end once nothing is queued or
+// running and no publisher waits. Each party calls it after its own last
+// update, so the last one of them sees all three at zero.
+func (q *queue[T]) maybeFinish() {
+	if q.shut.Load() && q.depth() == 0 && q.waiters.Load() == 0 {
+		q.s.finish()
+	}
+}
+
+// lingerRounds bounds how long an activation waits for more messages before
+// it gives its worker back: each round yields the processor, so the wait
+// gives way to any runnable goroutine. A publisher that keeps up then finds
+// the activation still running and pays for no wake-up.
+const lingerRounds = 16
+
+// run is one activation: it handles messages until none is left.
+func (q *queue[T]) run() {
+	s := q.s
+	var one [1]entry[T]
+	buf := one[:]
+	if q.buf != nil {
+		buf = q.buf
+	}
+	idle := 0
+	for {
+		q.cmu.Lock()
+		batch := q.take(buf)
+		q.cmu.Unlock()
+		if len(batch) == 0 {
+			if idle < lingerRounds && !q.dead.Load() {
+				idle++
+				runtime.Gosched()
+				continue
+			}
+			// Stop, then look again: a publisher that saw this activation
+			// still active did not start another.
+			q.active.Add(-1)
+			if q.tail.Load() == q.head.Load() || q.dead.Load() {
+				q.maybeFinish()
+				return
+			}
+			if a := q.active.Add(1); a > q.conc {
+				q.active.Add(-1) // another activation took over
+				return
+			}
+			continue
+		}
+		idle = 0
+		if q.waiters.Load() > 0 {
+			q.signalRoom()
+		}
+		done := len(batch)
+		for i := range batch {
+			e := &batch[i]
+			if q.dead.Load() {
+				r := s.deadReason()
+				for j := i; j < len(batch); j++ {
+					s.removed.Add(1)
+					s.dropped[r].Add(1)
+					s.notifyEntry(&batch[j], r)
+				}
+				clear(batch[i:])
+				break
+			}
+			err := q.call(e)
+			s.handled.Add(1)
+			if err != nil {
+				s.failed.Add(1)
+			}
+			if e.w != nil {
+				e.w.done(err)
+			}
+			*e = entry[T]{}
+		}
+		q.inflight.Add(-int64(done))
+		q.maybeFinish()
+	}
+}
+
+// end ends a handler subscription: no publisher can add after it, and what
+// is queued is dropped with reason.
+func (q *queue[T]) end(reason DropReason) {
+	s := q.s
+	q.dead.Store(true)
+	close(s.done) // wakes waiting publishers
+	q.pmu.Lock()
+	q.closed = true
+	q.pmu.Unlock()
+	q.shut.Store(true)
+	q.cmu.Lock()
+	left := q.take(make([]entry[T], q.tail.Load()-q.head.Load()))
+	n := len(left)
+	s.removed.Add(uint64(n))
+	s.dropped[reason].Add(uint64(n))
+	q.inflight.Add(-int64(n))
+	q.cmu.Unlock()
+	for i := range left {
+		s.notifyEntry(&left[i], reason)
+	}
+	q.maybeFinish()
+}
+
+func (q *queue[T]) call(e *entry[T]) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	var ctx context.Context = e.hc
+	if e.w != nil {
+		ctx = &syncCtx{msgCtx: e.hc, sub: &q.s.core}
+	}
+	return q.fn(ctx, e.v)
+}
+
+// PanicError is the error of a handler call that panicked. The bus recovers
+// the panic so that the worker goes on with the next message.
+type PanicError struct {
+	Value any    // what the handler panicked with
+	Stack []byte // the goroutine's stack at the panic
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("bus: handler panicked: %v", e.Value) }
+
+// runner is a queue as the worker pool sees it.
+type runner interface{ run() }
+
+// pool runs queue activations. An activation is handed to a parked worker if
+// one waits; otherwise a new worker starts, so that a slow handler never
+// holds up another subscription. Workers park until the bus closes; there are
+// never more than the activations that ran at once.
+type pool struct {
+	runq    chan runner
+	quit    chan struct{}
+	mu      sync.Mutex
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+func (p *pool) init() {
+	p.runq = make(chan runner)
+	p.quit = make(chan struct{})
+}
+
+func (p *pool) submit(r runner) {
+	select {
+	case p.runq <- r:
+		return
+	default:
+	}
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		r.run() // the queue has ended: this only settles its accounting
+		return
+	}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	go p.worker(r)
+}
+
+func (p *pool) worker(r runner) {
+	defer p.wg.Done()
+	for {
+		r.run()
+		select {
+		case r = <-p.runq:
+		case <-p.quit:
+			return
+		}
+	}
+}
+
+func (p *pool) stop(wait bool) {
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
+	close(p.quit)
+	if wait {
+		p.wg.Wait()
+	}
+}
