@@ -237,3 +237,47 @@ func TestInvariantUnderLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestInvariantHandlerBatch holds a handler on the last of three messages
+// that its worker took in one batch: the scrape must count the two handled
+// ones as delivered only, and the held one as queued.
+func TestInvariantHandlerBatch(t *testing.T) {
+	t.Skip("bus: a handler queue counts the already-handled messages of the batch in progress " +
+		"both as delivered and as queued (queue.run settles inflight once per batch); unskip once fixed")
+	ctx := testCtx(t)
+	b := bus.New()
+	defer closeBus(t, b)
+	reg := prometheus.NewPedanticRegistry()
+	m, err := New(reg, b)
+	check(t, err)
+	defer m.Close()
+	top := newTopic[int](t, b, "t")
+	first, last, reached := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	defer close(last)
+	_, err = top.Handle(t.Context(), func(_ context.Context, v int) error {
+		switch v {
+		case 0:
+			<-first // hold the worker until all three are queued
+		case 2:
+			close(reached)
+			<-last
+		}
+		return nil
+	}, bus.Name("h"))
+	check(t, err)
+	for i := range 3 {
+		check(t, top.Publish(ctx, i))
+	}
+	close(first)
+	select {
+	case <-reached:
+	case <-time.After(testTimeout):
+		t.Fatal("timed out waiting for the handler")
+	}
+	samples := scrape(t, reg)
+	checkInvariant(t, samples, "t", 1)
+	l := map[string]string{"topic": "t", "subscriber": "h"}
+	if d, q := sum(samples, "fxbus_events_delivered_total", l), sum(samples, "fxbus_queue_depth", l); d != 2 || q != 1 {
+		t.Errorf("delivered %v and queued %v, want 2 and 1", d, q)
+	}
+}
