@@ -35,6 +35,7 @@ type Bus struct {
 	sync      bool
 	killGrace time.Duration
 	hooks     Hooks
+	defaults  []SubscribeOption
 
 	// killCtx is cancelled when Close gives up on draining: it wakes blocked
 	// publishers and is the Done of every handler's context.
@@ -72,6 +73,7 @@ type topicImpl interface {
 	// attach adds s to the topic; false when s carries another type.
 	attach(s subscription) bool
 	detach(s subscription)
+	has(c *core) bool
 }
 
 // subscription is the type-erased side of a Subscription[T].
@@ -329,9 +331,6 @@ func (b *Bus) Close(ctx context.Context) error {
 	b.state.Store(stateClosed)
 	subs := slices.Clone(b.subs)
 	b.mu.Unlock()
-	if drainErr != nil {
-		b.kill()
-	}
 	before := make([]uint64, len(subs))
 	for i, s := range subs {
 		before[i] = s.info().dropped[ReasonShutdown].Load()
@@ -339,13 +338,13 @@ func (b *Bus) Close(ctx context.Context) error {
 	for i := len(subs) - 1; i >= 0; i-- {
 		subs[i].end(ReasonShutdown, ErrClosed)
 	}
+	// Only now cancel the handlers' contexts: the subscriptions have ended,
+	// so no queued message reaches a handler with a cancelled context; it is
+	// counted as dropped instead.
 	b.kill()
-	var grace <-chan time.Time
-	if drainErr != nil {
-		t := time.NewTimer(b.killGrace)
-		defer t.Stop()
-		grace = t.C
-	}
+	t := time.NewTimer(b.killGrace)
+	defer t.Stop()
+	grace := t.C
 	var leftovers []Leftover
 	stuck := false
 	for i, s := range subs {

@@ -20,14 +20,15 @@ type msgCtx struct {
 	parent context.Context
 	id     CorrelationID
 	topic  string
+	t      topicImpl
 	b      *Bus
 }
 
-func newMsgCtx(parent context.Context, id CorrelationID, topic string, b *Bus) *msgCtx {
+func newMsgCtx(parent context.Context, id CorrelationID, t topicImpl, b *Bus) *msgCtx {
 	if parent == nil {
 		parent = context.Background()
 	}
-	return &msgCtx{parent: parent, id: id, topic: topic, b: b}
+	return &msgCtx{parent: parent, id: id, topic: t.base().name, t: t, b: b}
 }
 
 func (c *msgCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
@@ -42,6 +43,12 @@ func (c *msgCtx) Value(k any) any {
 		return &c.topic
 	case busKey:
 		return c.b
+	case ancestorKey:
+		// A handler of this message may be the one publishing: never wait
+		// for a subscription that receives it.
+		if c.t.has(k.(ancestorKey).c) {
+			return true
+		}
 	}
 	// The bus's kill context answers the context package's own lookups, so
 	// that a context derived from this one (WithTimeout in a handler) joins
@@ -56,7 +63,8 @@ func (c *msgCtx) String() string { return "bus.handlerContext(" + c.topic + ")" 
 
 // syncCtx is a handler's context for a PublishSync delivery: it also marks
 // the subscription as waited on, so that a nested PublishSync does not wait
-// for it (see isAncestor).
+// for it (see isAncestor), even when the subscription is not attached to
+// the message's topic (a chain that comes back to it).
 type syncCtx struct {
 	*msgCtx
 	sub *core

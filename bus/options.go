@@ -53,6 +53,14 @@ type EndEvent struct {
 // WithHooks installs hooks on the bus.
 func WithHooks(h Hooks) Option { return busOption(func(b *Bus) { b.hooks = h }) }
 
+// Defaults sets subscribe options that every subscription of the bus starts
+// from, such as a Buffer or a WithPolicy; a subscription's own options
+// override them. Only options that make sense for every subscription belong
+// here (not Name, QueueGroup or OrderingKey).
+func Defaults(opts ...SubscribeOption) Option {
+	return busOption(func(b *Bus) { b.defaults = append(b.defaults, opts...) })
+}
+
 // DefaultBuffer is the queue size of a subscription that sets none.
 const DefaultBuffer = 128
 

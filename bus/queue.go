@@ -308,30 +308,33 @@ func (q *queue[T]) run() {
 		if q.waiters.Load() > 0 {
 			q.signalRoom()
 		}
-		done := len(batch)
 		for i := range batch {
 			e := &batch[i]
 			if q.dead.Load() {
 				r := s.deadReason()
+				n := len(batch) - i
+				s.removed.Add(uint64(n))
+				s.dropped[r].Add(uint64(n))
+				q.inflight.Add(-int64(n))
 				for j := i; j < len(batch); j++ {
-					s.removed.Add(1)
-					s.dropped[r].Add(1)
 					s.notifyEntry(&batch[j], r)
 				}
 				clear(batch[i:])
 				break
 			}
 			err := q.call(e)
-			s.handled.Add(1)
 			if err != nil {
 				s.failed.Add(1)
 			}
+			// Settled one by one, so that a message is never both handled
+			// and in flight in Stats.
+			s.handled.Add(1)
+			q.inflight.Add(-1)
 			if e.w != nil {
 				e.w.done(err)
 			}
 			*e = entry[T]{}
 		}
-		q.inflight.Add(-int64(done))
 		q.maybeFinish()
 	}
 }

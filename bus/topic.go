@@ -77,6 +77,24 @@ func (t *Topic[T]) detach(s subscription) {
 	}
 }
 
+// has reports whether the subscription with core c is attached to t now.
+func (t *Topic[T]) has(c *core) bool {
+	s := t.snap.Load()
+	for _, x := range s.single {
+		if &x.core == c {
+			return true
+		}
+	}
+	for _, g := range s.groups {
+		for _, x := range g.members {
+			if &x.core == c {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (t *Topic[T]) rebuild() {
 	ns := &snapshot[T]{}
 	for _, s := range t.subs {
@@ -120,9 +138,10 @@ func (t *Topic[T]) Publish(ctx context.Context, v T) error {
 // room whatever a subscription's policy, until ctx ends. It returns the
 // joined errors of the handlers, and ctx's error if it gave up waiting.
 //
-// Called from a handler, PublishSync does not wait for a handler that is
-// already waiting on this chain of publishes (that would deadlock): such a
-// subscription gets the message as with Publish.
+// Called from a handler, PublishSync does not wait for a handler that may be
+// the caller or waiting on the caller (that could deadlock): subscriptions
+// that receive a message of the chain being handled get the message as with
+// Publish.
 func (t *Topic[T]) PublishSync(ctx context.Context, v T) error {
 	return t.publishSlow(ctx, v, true)
 }
@@ -156,7 +175,7 @@ func (t *Topic[T]) publish(ctx context.Context, v T) error {
 	m := Message[T]{Value: v, CorrelationID: correlationFor(ctx, t.seed, seq), Topic: t.name}
 	var hc *msgCtx
 	if s.handlers {
-		hc = newMsgCtx(ctx, m.CorrelationID, t.name, t.b)
+		hc = newMsgCtx(ctx, m.CorrelationID, t, t.b)
 	}
 	var err error
 	for _, x := range s.single {
@@ -233,7 +252,7 @@ func (t *Topic[T]) publishSync(ctx context.Context, v T) error {
 	m := Message[T]{Value: v, CorrelationID: correlationFor(ctx, t.seed, seq), Topic: t.name}
 	var hc *msgCtx
 	if s.handlers {
-		hc = newMsgCtx(ctx, m.CorrelationID, t.name, t.b)
+		hc = newMsgCtx(ctx, m.CorrelationID, t, t.b)
 	}
 	w := newWaiter()
 	var errs []error
@@ -277,7 +296,7 @@ func (t *Topic[T]) publishSync(ctx context.Context, v T) error {
 // Subscribe subscribes to this topic and returns the subscription, whose
 // channel C receives the messages. See the package function Subscribe.
 func (t *Topic[T]) Subscribe(ctx context.Context, opts ...SubscribeOption) (*Subscription[T], error) {
-	return subscribe[T](ctx, t.b, t.name, configure(opts), nil, 1)
+	return subscribe[T](ctx, t.b, t.name, t.b.configure(opts), nil, 1)
 }
 
 // Handle subscribes fn to this topic. See the package function Handle.
@@ -285,7 +304,7 @@ func (t *Topic[T]) Handle(ctx context.Context, fn func(context.Context, T) error
 	if fn == nil {
 		return nil, errors.New("bus: Handle: nil handler function")
 	}
-	return subscribe(ctx, t.b, t.name, configure(opts), fn, 1)
+	return subscribe(ctx, t.b, t.name, t.b.configure(opts), fn, 1)
 }
 
 // Subscribe subscribes to every topic of type T whose name matches pattern
@@ -298,7 +317,7 @@ func (t *Topic[T]) Handle(ctx context.Context, fn func(context.Context, T) error
 // A pattern without wildcards declares the topic with type T if it does not
 // exist, and is a *TypeError if it exists with another type.
 func Subscribe[T any](ctx context.Context, b *Bus, pattern string, opts ...SubscribeOption) (*Subscription[T], error) {
-	return subscribe[T](ctx, b, pattern, configure(opts), nil, 1)
+	return subscribe[T](ctx, b, pattern, b.configure(opts), nil, 1)
 }
 
 // Handle subscribes fn to every topic of type T whose name matches pattern,
@@ -312,12 +331,17 @@ func Handle[T any](ctx context.Context, b *Bus, pattern string, fn func(context.
 	if fn == nil {
 		return nil, errors.New("bus: Handle: nil handler function")
 	}
-	return subscribe(ctx, b, pattern, configure(opts), fn, 1)
+	return subscribe(ctx, b, pattern, b.configure(opts), fn, 1)
 }
 
-func configure(opts []SubscribeOption) *subConfig {
+// configure applies the bus's default options, then opts.
+func (b *Bus) configure(opts []SubscribeOption) *subConfig {
 	c := &subConfig{}
-	for _, o := range opts {
+	if b == nil {
+		c.errs = append(c.errs, errors.New("bus: nil *Bus: make one with bus.New"))
+		return c
+	}
+	for _, o := range slices.Concat(b.defaults, opts) {
 		if o == nil {
 			c.errs = append(c.errs, errors.New("bus: nil SubscribeOption"))
 			continue

@@ -242,8 +242,6 @@ func TestInvariantUnderLoad(t *testing.T) {
 // that its worker took in one batch: the scrape must count the two handled
 // ones as delivered only, and the held one as queued.
 func TestInvariantHandlerBatch(t *testing.T) {
-	t.Skip("bus: a handler queue counts the already-handled messages of the batch in progress " +
-		"both as delivered and as queued (queue.run settles inflight once per batch); unskip once fixed")
 	ctx := testCtx(t)
 	b := bus.New()
 	defer closeBus(t, b)
