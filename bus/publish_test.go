@@ -1,0 +1,374 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// TestPublishSync: PublishSync returns after every handler has run, with
+// their joined errors; a panic comes back as a *PanicError.
+func TestPublishSync(t *testing.T) {
+	b := newBus(t)
+	top := mustTopic[int](t, b, "sync")
+	errOdd := errors.New("odd")
+	var seen []int // written by the handler, read after PublishSync without a lock
+	if _, err := top.Handle(testCtx(t), func(_ context.Context, v int) error {
+		seen = append(seen, v)
+		if v%2 == 1 {
+			return errOdd
+		}
+		return nil
+	}, Name("recorder")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := top.Handle(testCtx(t), func(_ context.Context, v int) error {
+		if v == 3 {
+			panic("three")
+		}
+		return nil
+	}, Name("panicky")); err != nil {
+		t.Fatal(err)
+	}
+	ch := mustSub(t, top, Name("chan"), Buffer(8))
+	for v := range 4 {
+		err := top.PublishSync(testCtx(t), v)
+		if len(seen) != v+1 || seen[v] != v {
+			t.Fatalf("PublishSync(%d) returned before the handler ran: %v", v, seen)
+		}
+		if got := recv(t, ch).Value; got != v {
+			t.Fatalf("channel got %d", got)
+		}
+		var pe *PanicError
+		switch v {
+		case 0, 2:
+			if err != nil {
+				t.Errorf("PublishSync(%d) = %v", v, err)
+			}
+		case 1:
+			if !errors.Is(err, errOdd) || errors.As(err, &pe) {
+				t.Errorf("PublishSync(1) = %v, want errOdd alone", err)
+			}
+		case 3:
+			if !errors.Is(err, errOdd) || !errors.As(err, &pe) || pe.Value != "three" || len(pe.Stack) == 0 {
+				t.Errorf("PublishSync(3) = %v, want errOdd and a *PanicError", err)
+			}
+		}
+	}
+	st := subStats(t, b, "sync", "panicky")
+	if st.Delivered != 4 || st.Failed != 1 {
+		t.Errorf("panicky stats %+v", st)
+	}
+}
+
+// TestPublishSyncWaitsForRoom: PublishSync waits for room whatever the
+// policy, until its context ends.
+func TestPublishSyncWaitsForRoom(t *testing.T) {
+	b := newBus(t)
+	top := mustTopic[int](t, b, "sync.room")
+	s := mustSub(t, top, Buffer(1), WithPolicy(DropNewest()), Name("s"))
+	mustPublish(t, top, 1)
+	done := make(chan error, 1)
+	go func() { done <- top.PublishSync(testCtx(t), 2) }()
+	waitParked(t, "(*Topic[...]).PublishSync")
+	if got := recvN(t, s, 2); got[0] != 1 || got[1] != 2 {
+		t.Errorf("got %v", got)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if d := subStats(t, b, "sync.room", "s").Dropped; d.Total() != 0 {
+		t.Errorf("PublishSync dropped %v", d)
+	}
+}
+
+// TestPublishSyncGivesUp: when ctx ends while a handler runs, PublishSync
+// returns ctx's error; the handler still completes.
+func TestPublishSyncGivesUp(t *testing.T) {
+	b := newBus(t)
+	top := mustTopic[int](t, b, "sync.give-up")
+	release := make(chan struct{})
+	started := make(chan struct{})
+	if _, err := top.Handle(testCtx(t), func(context.Context, int) error {
+		close(started)
+		<-release
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(testCtx(t))
+	done := make(chan error, 1)
+	go func() { done <- top.PublishSync(ctx, 1) }()
+	<-started
+	cancel()
+	err := <-done
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "gave up waiting") {
+		t.Errorf("PublishSync = %v, want it to give up with context.Canceled", err)
+	}
+	close(release)
+	waitIdle(t, b)
+}
+
+// TestSynchronousOption: with Synchronous, Publish waits for the handlers
+// and returns their errors.
+func TestSynchronousOption(t *testing.T) {
+	b := newBus(t, Synchronous())
+	if !b.Synchronous() || New().Synchronous() {
+		t.Fatal("Synchronous() does not report the option")
+	}
+	top := mustTopic[int](t, b, "synchronous")
+	boom := errors.New("boom")
+	var sum int // no lock: Publish returns after the handler
+	if _, err := top.Handle(testCtx(t), func(_ context.Context, v int) error {
+		sum += v
+		if v < 0 {
+			return boom
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for v := 1; v <= 10; v++ {
+		if err := top.Publish(testCtx(t), v); err != nil {
+			t.Fatal(err)
+		}
+		if want := v * (v + 1) / 2; sum != want {
+			t.Fatalf("after Publish(%d) the handler has summed %d, want %d", v, sum, want)
+		}
+	}
+	if err := top.Publish(testCtx(t), -1); !errors.Is(err, boom) {
+		t.Errorf("Publish = %v, want the handler's error", err)
+	}
+}
+
+// TestHandlerPublishesToOwnTopic is invariant 6: a handler may publish to its
+// own topic, with Publish or PublishSync, whether it was reached by Publish or
+// by PublishSync, without deadlock (users of other buses hit exactly this).
+func TestHandlerPublishesToOwnTopic(t *testing.T) {
+	for _, tt := range []struct {
+		name               string
+		outerSync, inSync  bool
+		concurrency, depth int
+	}{
+		{name: "publish/publish", depth: 300},
+		{name: "publish/publish-sync", inSync: true, depth: 50},
+		{name: "publish-sync/publish", outerSync: true, depth: 50},
+		{name: "publish-sync/publish-sync", outerSync: true, inSync: true, depth: 50},
+		{name: "publish/publish-sync/concurrency=2", inSync: true, concurrency: 2, depth: 50},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBus(t)
+			top := mustTopic[int](t, b, "countdown")
+			var handled atomic.Int64
+			opts := []SubscribeOption{Name("countdown")}
+			if tt.concurrency > 0 {
+				opts = append(opts, Concurrency(tt.concurrency))
+			}
+			_, err := top.Handle(testCtx(t), func(ctx context.Context, n int) error {
+				handled.Add(1)
+				if n == 0 {
+					return nil
+				}
+				// Bounded, so that a deadlock fails the test.
+				ctx, cancel := context.WithTimeout(ctx, testTimeout)
+				defer cancel()
+				if tt.inSync {
+					return top.PublishSync(ctx, n-1)
+				}
+				return top.Publish(ctx, n-1)
+			}, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.outerSync {
+				err = top.PublishSync(testCtx(t), tt.depth)
+			} else {
+				err = top.Publish(testCtx(t), tt.depth)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitIdle(t, b)
+			if got := handled.Load(); got != int64(tt.depth+1) {
+				t.Errorf("handled %d messages, want %d", got, tt.depth+1)
+			}
+			if st := subStats(t, b, "countdown", "countdown"); st.Failed != 0 {
+				t.Errorf("%d handler calls failed: %+v", st.Failed, st)
+			}
+		})
+	}
+}
+
+// TestPublishSyncPingPong: handlers on two topics that PublishSync to each
+// other do not wait for each other forever.
+func TestPublishSyncPingPong(t *testing.T) {
+	b := newBus(t)
+	ping, pong := mustTopic[int](t, b, "ping"), mustTopic[int](t, b, "pong")
+	var hits atomic.Int64
+	bounce := func(to *Topic[int]) func(context.Context, int) error {
+		return func(ctx context.Context, n int) error {
+			hits.Add(1)
+			if n == 0 {
+				return nil
+			}
+			ctx, cancel := context.WithTimeout(ctx, testTimeout)
+			defer cancel()
+			return to.PublishSync(ctx, n-1)
+		}
+	}
+	if _, err := ping.Handle(testCtx(t), bounce(pong)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pong.Handle(testCtx(t), bounce(ping)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ping.PublishSync(testCtx(t), 20); err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t, b)
+	if hits.Load() != 21 {
+		t.Errorf("%d hits, want 21", hits.Load())
+	}
+}
+
+// TestHandlersRunOutsideBusLocks is invariant 6: a handler can use every
+// part of the bus that takes its locks.
+func TestHandlersRunOutsideBusLocks(t *testing.T) {
+	b := newBus(t)
+	top := mustTopic[int](t, b, "unlocked")
+	done := make(chan error, 1)
+	if _, err := top.Handle(testCtx(t), func(ctx context.Context, v int) error {
+		_ = b.Stats()
+		other, err := NewTopic[string](b, "unlocked.other")
+		if err == nil {
+			var s *Subscription[string]
+			s, err = other.Subscribe(ctx, Name("inner"))
+			if err == nil {
+				err = other.Publish(ctx, "x")
+				<-s.C
+				s.Close()
+			}
+		}
+		done <- err
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mustPublish(t, top, 1)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-testCtx(t).Done():
+		t.Fatal("handler blocked on a bus lock")
+	}
+}
+
+func TestCorrelationID(t *testing.T) {
+	id := NewCorrelationID()
+	if id.IsZero() || !(CorrelationID{}).IsZero() {
+		t.Fatal("IsZero")
+	}
+	if id == NewCorrelationID() {
+		t.Fatal("two new IDs are equal")
+	}
+	s := id.String()
+	if len(s) != 32 || strings.ToLower(s) != s {
+		t.Errorf("String() = %q, want 32 lowercase hex digits", s)
+	}
+	back, err := ParseCorrelationID(s)
+	if err != nil || back != id {
+		t.Errorf("ParseCorrelationID(%q) = %v, %v", s, back, err)
+	}
+	text, _ := id.MarshalText()
+	var un CorrelationID
+	if err := un.UnmarshalText(text); err != nil || un != id {
+		t.Errorf("text round trip: %v, %v", un, err)
+	}
+	for _, bad := range []string{"", "abc", strings.Repeat("g", 32), strings.Repeat("0", 33)} {
+		if _, err := ParseCorrelationID(bad); err == nil {
+			t.Errorf("ParseCorrelationID(%q): no error", bad)
+		}
+		if err := un.UnmarshalText([]byte(bad)); err == nil {
+			t.Errorf("UnmarshalText(%q): no error", bad)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { id = NewCorrelationID() }); n != 0 {
+		t.Errorf("NewCorrelationID allocates %v times", n)
+	}
+	if _, ok := CorrelationIDFrom(context.Background()); ok {
+		t.Error("Background carries a correlation ID")
+	}
+	if _, ok := CorrelationIDFrom(nilCtx()); ok {
+		t.Error("nil ctx carries a correlation ID")
+	}
+	if got, ok := CorrelationIDFrom(WithCorrelationID(context.Background(), id)); !ok || got != id {
+		t.Errorf("CorrelationIDFrom(WithCorrelationID(id)) = %v, %v", got, ok)
+	}
+}
+
+// TestCorrelationPropagation: the publisher's ID reaches channel subscribers
+// and handlers, and travels on through a chain of two handlers; a publish
+// without one gets a new one.
+func TestCorrelationPropagation(t *testing.T) {
+	b := newBus(t)
+	first, second, third := mustTopic[int](t, b, "chain.1"), mustTopic[int](t, b, "chain.2"), mustTopic[int](t, b, "chain.3")
+	ids := make(chan CorrelationID, 4)
+	relay := func(to *Topic[int], sync bool) func(context.Context, int) error {
+		return func(ctx context.Context, v int) error {
+			id, ok := CorrelationIDFrom(ctx)
+			if !ok {
+				t.Error("handler context carries no correlation ID")
+			}
+			ids <- id
+			if sync {
+				return to.PublishSync(ctx, v)
+			}
+			return to.Publish(ctx, v)
+		}
+	}
+	if _, err := first.Handle(testCtx(t), relay(second, false)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := second.Handle(testCtx(t), relay(third, true)); err != nil {
+		t.Fatal(err)
+	}
+	end := mustSub(t, third, Name("end"), Buffer(4))
+	direct := mustSub(t, first, Name("direct"), Buffer(4))
+
+	id := NewCorrelationID()
+	if err := first.Publish(WithCorrelationID(testCtx(t), id), 1); err != nil {
+		t.Fatal(err)
+	}
+	m := recv(t, end)
+	if m.CorrelationID != id || m.Topic != "chain.3" {
+		t.Errorf("end of the chain got %+v, want ID %v", m, id)
+	}
+	if m := recv(t, direct); m.CorrelationID != id {
+		t.Errorf("channel subscriber got ID %v, want %v", m.CorrelationID, id)
+	}
+	for range 2 {
+		if got := <-ids; got != id {
+			t.Errorf("a handler saw ID %v, want %v", got, id)
+		}
+	}
+
+	// Without an ID, each publish gets a new one, the same for every
+	// subscriber of that publish.
+	mustPublish(t, first, 2, 3)
+	a, c := recv(t, direct), recv(t, direct)
+	e1, e2 := recv(t, end), recv(t, end)
+	if a.CorrelationID.IsZero() || a.CorrelationID == c.CorrelationID || a.CorrelationID == id {
+		t.Errorf("new IDs: %v, %v", a.CorrelationID, c.CorrelationID)
+	}
+	if e1.CorrelationID != a.CorrelationID || e2.CorrelationID != c.CorrelationID {
+		t.Errorf("the chain changed the new IDs: %v %v, want %v %v", e1.CorrelationID, e2.CorrelationID, a.CorrelationID, c.CorrelationID)
+	}
+	for range 4 {
+		<-ids
+	}
+	waitIdle(t, b)
+}
