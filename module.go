@@ -49,9 +49,19 @@ var Module = fx.Module("fxbus",
 // with Configure.
 //
 // Buffer size and slow-subscriber policy are per subscription: pass them to
-// a handler with handlers.WithSubscribeOptions (the default is a queue of
-// bus.DefaultBuffer messages with the Block policy).
+// a handler with handlers.WithSubscribeOptions. DefaultBuffer and
+// DefaultPolicy set what a subscription gets when it sets none.
 type Config struct {
+	// DefaultBuffer is the queue size of subscriptions that set none. Zero
+	// means bus.DefaultBuffer.
+	DefaultBuffer int
+
+	// DefaultPolicy is the slow-subscriber policy of subscriptions that set
+	// none. The zero Policy is bus.Block(). In YAML or JSON configuration it
+	// reads as text: "block", "block:2s", "drop-newest", "drop-oldest" or
+	// "disconnect:N" (see bus.ParsePolicy).
+	DefaultPolicy bus.Policy
+
 	// Synchronous makes Publish wait until every handler has handled the
 	// message and return their errors, like PublishSync. Meant for tests.
 	Synchronous bool
@@ -72,6 +82,12 @@ type Config struct {
 }
 
 func (c Config) validate() error {
+	if c.DefaultBuffer < 0 {
+		return fmt.Errorf("fxbus: Config.DefaultBuffer is %d: use a positive size, or 0 for bus.DefaultBuffer", c.DefaultBuffer)
+	}
+	if err := bus.ValidatePolicy(c.DefaultPolicy); err != nil {
+		return fmt.Errorf("fxbus: Config.DefaultPolicy: %w", err)
+	}
 	if c.DrainTimeout < 0 {
 		return fmt.Errorf("fxbus: Config.DrainTimeout is %v: use a positive duration, or 0 to drain as long as the stop context allows", c.DrainTimeout)
 	}
@@ -145,6 +161,16 @@ func NewBus(cfg Config, log *lifecycle.Log) (*bus.Bus, error) {
 	}
 	if cfg.KillGrace > 0 {
 		opts = append(opts, bus.KillGrace(cfg.KillGrace))
+	}
+	var defaults []bus.SubscribeOption
+	if cfg.DefaultBuffer > 0 {
+		defaults = append(defaults, bus.Buffer(cfg.DefaultBuffer))
+	}
+	if cfg.DefaultPolicy != (bus.Policy{}) {
+		defaults = append(defaults, bus.WithPolicy(cfg.DefaultPolicy))
+	}
+	if len(defaults) > 0 {
+		opts = append(opts, bus.Defaults(defaults...))
 	}
 	return bus.New(opts...), nil
 }

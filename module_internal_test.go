@@ -1,8 +1,12 @@
 package fxbus
 
 import (
+	"context"
 	"reflect"
 	"testing"
+
+	"github.com/fxbus/fxbus/bus"
+	"github.com/fxbus/fxbus/lifecycle"
 
 	"github.com/fxbus/fxbus/handlers"
 )
@@ -24,5 +28,48 @@ func TestHandlerGroupTag(t *testing.T) {
 	f, _ = reflect.TypeFor[configIn]().FieldByName("Configure")
 	if got := f.Tag.Get("group"); got != configGroup {
 		t.Errorf("configIn.Configure is in group %q, Configure supplies %q", got, configGroup)
+	}
+}
+
+func TestConfigDefaultsApplyToSubscriptions(t *testing.T) {
+	log := lifecycle.NewLog(nil)
+	b, err := NewBus(Config{DefaultBuffer: 3, DefaultPolicy: bus.DropOldest()}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := b.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
+	s, err := bus.Subscribe[int](context.Background(), b, "defaults.applied", bus.Name("s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bus.Subscribe[int](context.Background(), b, "defaults.applied", bus.Name("own"), bus.Buffer(1), bus.WithPolicy(bus.DropNewest())); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range b.Stats().Subscriptions {
+		switch st.Name {
+		case "s":
+			if st.Buffer != 3 || st.Policy != bus.DropOldest() {
+				t.Errorf("default subscription: buffer %d policy %s, want 3 drop-oldest", st.Buffer, st.Policy)
+			}
+		case "own":
+			if st.Buffer != 1 || st.Policy != bus.DropNewest() {
+				t.Errorf("own options: buffer %d policy %s, want 1 drop-newest", st.Buffer, st.Policy)
+			}
+		}
+	}
+	if s.Pattern() != "defaults.applied" {
+		t.Errorf("pattern %q", s.Pattern())
+	}
+}
+
+func TestConfigRejectsBadDefaults(t *testing.T) {
+	for _, c := range []Config{{DefaultBuffer: -1}, {DefaultPolicy: bus.DisconnectAfter(0)}} {
+		if _, err := NewBus(c, lifecycle.NewLog(nil)); err == nil {
+			t.Errorf("NewBus(%+v): no error", c)
+		}
 	}
 }

@@ -114,6 +114,10 @@ func ParsePolicy(s string) (Policy, error) {
 	return p, p.validate()
 }
 
+// ValidatePolicy reports whether p is a policy the bus accepts: a
+// DisconnectAfter count of at least 1 and no negative BlockFor bound.
+func ValidatePolicy(p Policy) error { return p.validate() }
+
 func (p Policy) validate() error {
 	switch p.kind {
 	case policyBlock:
