@@ -49,17 +49,23 @@ func TestConfigDefaultsApplyToSubscriptions(t *testing.T) {
 	if _, err := bus.Subscribe[int](context.Background(), b, "defaults.applied", bus.Name("own"), bus.Buffer(1), bus.WithPolicy(bus.DropNewest())); err != nil {
 		t.Fatal(err)
 	}
+	found := 0
 	for _, st := range b.Stats().Subscriptions {
 		switch st.Name {
 		case "s":
+			found++
 			if st.Buffer != 3 || st.Policy != bus.DropOldest() {
 				t.Errorf("default subscription: buffer %d policy %s, want 3 drop-oldest", st.Buffer, st.Policy)
 			}
 		case "own":
+			found++
 			if st.Buffer != 1 || st.Policy != bus.DropNewest() {
 				t.Errorf("own options: buffer %d policy %s, want 1 drop-newest", st.Buffer, st.Policy)
 			}
 		}
+	}
+	if found != 2 {
+		t.Errorf("found %d of the 2 subscriptions in Stats", found)
 	}
 	if s.Pattern() != "defaults.applied" {
 		t.Errorf("pattern %q", s.Pattern())
