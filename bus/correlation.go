@@ -85,14 +85,20 @@ func CorrelationIDFrom(ctx context.Context) (CorrelationID, bool) {
 // number. The sequence is unique per topic and the mix is a bijection, so the
 // IDs are unique without a random draw per publish.
 func correlationFor(ctx context.Context, seed uint64, seq uint64) CorrelationID {
-	if id, ok := CorrelationIDFrom(ctx); ok {
-		return id
+	if ctx != background {
+		if id, ok := CorrelationIDFrom(ctx); ok {
+			return id
+		}
 	}
 	var id CorrelationID
 	binary.LittleEndian.PutUint64(id[:8], seed)
 	binary.LittleEndian.PutUint64(id[8:], mix64(seq))
 	return id
 }
+
+// background is compared against, not used: it carries no ID, so a publish
+// with it skips the lookup.
+var background = context.Background()
 
 // mix64 is the splitmix64 finaliser: a bijection on uint64 that makes
 // consecutive numbers look random.
