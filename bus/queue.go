@@ -116,7 +116,7 @@ func (s *Subscription[T]) push(ctx context.Context, m *Message[T], hc *msgCtx, w
 		// Ended after this publish loaded its topic's snapshot: the message
 		// comes after the end and is not offered (as for channels).
 		q.pmu.Unlock()
-		return nil
+		return errEnded
 	}
 	if !q.full() {
 		q.put(m, hc, w)

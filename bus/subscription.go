@@ -263,7 +263,7 @@ func (s *Subscription[T]) deliver(ctx context.Context, m *Message[T], hc *msgCtx
 	if !s.enter() {
 		// The subscription ended after this publish loaded its topic's
 		// snapshot: the message comes after the end and is not offered.
-		return nil
+		return errEnded
 	}
 	select {
 	case s.ch <- *m:

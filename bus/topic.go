@@ -180,15 +180,42 @@ func (t *Topic[T]) publish(ctx context.Context, v T) error {
 	var err error
 	for _, x := range s.single {
 		if e := x.deliver(ctx, &m, hc, nil, false); e != nil {
-			err = e
+			err = keep(err, e)
 		}
 	}
 	for _, g := range s.groups {
 		if e := g.deliver(ctx, &m, hc, nil, false); e != nil {
-			err = e
+			err = keep(err, e)
 		}
 	}
+	if err == errEnded {
+		return t.b.endedErr()
+	}
 	return err
+}
+
+// errEnded is what delivering to a subscription that ended after the
+// publish loaded its snapshot returns: the message was not offered to it.
+var errEnded = errors.New("bus: subscription ended")
+
+// keep returns the error worth reporting of old and new: errEnded only
+// when there is no other.
+func keep(old, new error) error {
+	if old == nil || old == errEnded {
+		return new
+	}
+	return old
+}
+
+// endedErr says what a publish that reached only ended subscriptions
+// returns: ErrClosed if the bus closed meanwhile (the publish raced with
+// Close and nothing took the message), else nil (some subscriptions just
+// left).
+func (b *Bus) endedErr() error {
+	if b.state.Load() == stateClosed {
+		return ErrClosed
+	}
+	return nil
 }
 
 func (g *group[T]) deliver(ctx context.Context, m *Message[T], hc *msgCtx, w *waiter, block bool) error {
@@ -256,15 +283,19 @@ func (t *Topic[T]) publishSync(ctx context.Context, v T) error {
 	}
 	w := newWaiter()
 	var errs []error
+	ended := false
 	deliver := func(x *Subscription[T]) {
+		var err error
 		if x.q != nil && isAncestor(ctx, &x.core) {
-			// x is waiting on this very chain of publishes: do not wait for it.
-			if err := x.deliver(ctx, &m, hc, nil, false); err != nil {
-				errs = append(errs, err)
-			}
-			return
+			// x may be the caller, or waiting on it: do not wait for it.
+			err = x.deliver(ctx, &m, hc, nil, false)
+		} else {
+			err = x.deliver(ctx, &m, hc, w, true)
 		}
-		if err := x.deliver(ctx, &m, hc, w, true); err != nil {
+		switch {
+		case err == errEnded:
+			ended = true
+		case err != nil:
 			errs = append(errs, err)
 		}
 	}
@@ -290,6 +321,9 @@ func (t *Topic[T]) publishSync(ctx context.Context, v T) error {
 	w.mu.Lock()
 	errs = append(errs, w.errs...)
 	w.mu.Unlock()
+	if ended && len(errs) == 0 {
+		return t.b.endedErr()
+	}
 	return errors.Join(errs...)
 }
 
