@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestPublishSync: PublishSync returns after every handler has run, with
@@ -371,4 +372,63 @@ func TestCorrelationPropagation(t *testing.T) {
 		<-ids
 	}
 	waitIdle(t, b)
+}
+
+// TestHandlerBlockedOnOwnQueue documents a hazard of Block: a handler that
+// publishes to its own full Block queue waits for room that only it could
+// make. Nothing blocks forever (invariant 4): the wait ends with the
+// handler's own bounded context, or when Close gives up and ends the
+// subscription.
+func TestHandlerBlockedOnOwnQueue(t *testing.T) {
+	for _, bounded := range []bool{false, true} {
+		t.Run(map[bool]string{false: "released by Close", true: "bounded context"}[bounded], func(t *testing.T) {
+			b := New()
+			top := mustTopic[int](t, b, "own.full")
+			returned := make(chan error, 1)
+			if _, err := top.Handle(testCtx(t), func(ctx context.Context, v int) error {
+				if v != 0 {
+					return nil
+				}
+				if bounded {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, time.Millisecond)
+					defer cancel()
+				}
+				// The first fills the queue (Buffer 1), the second waits.
+				err := top.Publish(ctx, 1)
+				if err == nil {
+					err = top.Publish(ctx, 2)
+				}
+				returned <- err
+				return nil
+			}, Buffer(1), Name("self")); err != nil {
+				t.Fatal(err)
+			}
+			mustPublish(t, top, 0)
+			if bounded {
+				if err := <-returned; !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("Publish with a bounded context = %v", err)
+				}
+				if err := b.Close(testCtx(t)); err != nil {
+					t.Fatal(err)
+				}
+				if st := subStats(t, b, "own.full", "self"); st.Dropped[ReasonCanceled] != 1 || st.Delivered != 2 {
+					t.Errorf("stats %+v", st)
+				}
+				return
+			}
+			waitParked(t, "(*queue[...]).call", "(*Topic[...]).Publish")
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			err := b.Close(ctx)
+			var se *ShutdownError
+			if !errors.As(err, &se) || len(se.Leftovers) != 1 || se.Leftovers[0].Count != 2 {
+				t.Errorf("Close = %v, want 2 lost for self", err)
+			}
+			if err := <-returned; err != nil && !errors.Is(err, ErrClosed) {
+				t.Errorf("the handler's Publish returned %v", err)
+			}
+			checkBalance(t, b.Stats())
+		})
+	}
 }
