@@ -39,14 +39,13 @@ type testApp struct {
 	Orders fxbus.Publisher[OrderPlaced]
 }
 
-func startApp(t *testing.T, s settings, opts ...fx.Option) *testApp {
+func startApp(t *testing.T, s settings) *testApp {
 	t.Helper()
 	var a testApp
 	logger := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	app := fxtest.New(t,
 		coreOptions(s, logger),
 		fxbus.Configure(func(c *fxbus.Config) { c.Synchronous = true }),
-		fx.Options(opts...),
 		fx.Populate(&a.Bus, &a.Store, &a.Mux, &a.Orders),
 	)
 	app.RequireStart()

@@ -51,7 +51,6 @@ func newProgress(lc fx.Lifecycle, out output, b *bus.Bus, api *orderAPI) {
 		OnStart: func(context.Context) error {
 			var ctx context.Context
 			ctx, cancel = context.WithCancel(context.Background())
-			fmt.Fprintln(out, "every second: http requests | per topic, published: per subscriber delivered/dropped/queued")
 			start := time.Now()
 			wg.Add(1)
 			go func() {
