@@ -68,7 +68,7 @@ func TestREADMEShowsTheCode(t *testing.T) {
 		{"the email handler", "app/handlers.go", "func (m *mailer) Handle", "\n}\n", false},
 		{"the email registration", "app/handlers.go", "func newEmail", "\n}\n", false},
 		{"the dead-letter handler", "app/handlers.go", "func newDeadLetters", "\n}\n", false},
-		{"testing with fx/fxtest", "app/app_test.go", "app := fxtest.New(t,", "t.Cleanup(app.RequireStop)\n", true},
+		{"testing with fxtest", "app/app_test.go", "func startApp(", "\n}\n", false},
 		{"metrics table", "../metrics/METRICS.md", "| name ", "\n\n", false},
 		{"labels table", "../metrics/METRICS.md", "| label | values |", "\n\n", false},
 	}

@@ -97,6 +97,7 @@ func coreOptions(s settings, logger *zap.Logger) fx.Option {
 			// when there is one; the same registry serves /metrics.
 			func(r *prometheus.Registry) prometheus.Registerer { return r },
 			newStore,
+			newFeed,
 			newOrderAPI,
 			newMux,
 		),

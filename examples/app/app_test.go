@@ -12,12 +12,13 @@ import (
 	"time"
 
 	"go.uber.org/fx"
-	"go.uber.org/fx/fxtest"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/fxbus/fxbus"
 	"github.com/fxbus/fxbus/bus"
+	"github.com/fxbus/fxbus/fxtest"
+	"github.com/fxbus/fxbus/handlers"
 )
 
 // testSettings are the app's defaults without traffic or a slow analytics
@@ -29,27 +30,25 @@ func testSettings() settings {
 	return s
 }
 
-// testApp is the app, without its server and traffic generator, started in
-// synchronous mode: Publish returns once every handler has run, so a test
-// asserts right after it.
+// testApp is the app, without its server and traffic generator, started
+// by fxtest: in synchronous mode unless opts has fxtest.Async, so that
+// Publish returns once every handler has run and a test asserts right after
+// it; stopped, and checked for leaked goroutines, when the test ends.
 type testApp struct {
-	Bus    *bus.Bus
+	*fxtest.App
 	Store  *Store
 	Mux    *http.ServeMux
 	Orders fxbus.Publisher[OrderPlaced]
 }
 
-func startApp(t *testing.T, s settings) *testApp {
+func startApp(t *testing.T, s settings, opts ...fx.Option) *testApp {
 	t.Helper()
 	var a testApp
-	logger := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	app := fxtest.New(t,
-		coreOptions(s, logger),
-		fxbus.Configure(func(c *fxbus.Config) { c.Synchronous = true }),
-		fx.Populate(&a.Bus, &a.Store, &a.Mux, &a.Orders),
+	a.App = fxtest.New(t,
+		coreOptions(s, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))),
+		fx.Options(opts...),
+		fx.Populate(&a.Store, &a.Mux, &a.Orders),
 	)
-	app.RequireStart()
-	t.Cleanup(app.RequireStop)
 	return &a
 }
 
@@ -83,36 +82,37 @@ func postOrder(mux http.Handler, body string) *httptest.ResponseRecorder {
 }
 
 func TestPlaceOrderReachesEveryHandler(t *testing.T) {
-	ctx := testContext(t)
 	a := startApp(t, testSettings())
-	// A channel subscriber next to the handlers sees what the API published.
-	sub, err := bus.Subscribe[OrderPlaced](ctx, a.Bus, TopicOrders, bus.Name("test"), bus.Buffer(4))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Recorders next to the handlers see what the API and the chain publish.
+	placed := fxtest.Record[OrderPlaced](a.App, TopicOrders)
+	reserved := fxtest.Record[InventoryReserved](a.App, TopicReserved)
 
 	rec := postOrder(a.Mux, `{"sku":"SKU-007","quantity":2,"email":"ada@example.com"}`)
 	if rec.Code != http.StatusAccepted {
 		t.Fatalf("POST /orders: %d %s", rec.Code, rec.Body)
 	}
 
-	var msg bus.Message[OrderPlaced]
-	select {
-	case msg = <-sub.C:
-	default: // synchronous mode: the message is there when Publish returns
-		t.Fatal("no OrderPlaced published")
+	// Synchronous mode: the handlers have run when the response is written.
+	msgs := placed.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("published %d OrderPlaced, want 1", len(msgs))
 	}
 	want := OrderPlaced{ID: "ord-000001", Number: 1, SKU: "SKU-007", Quantity: 2, Email: "ada@example.com"}
-	got := msg.Value
+	got := msgs[0].Value
 	got.PlacedAt = time.Time{}
 	if got != want {
 		t.Errorf("published %+v, want %+v", got, want)
 	}
-	if h := rec.Header().Get("X-Correlation-ID"); h != msg.CorrelationID.String() {
-		t.Errorf("X-Correlation-ID %q, the event carries %q", h, msg.CorrelationID)
+	if h := rec.Header().Get("X-Correlation-ID"); h != msgs[0].CorrelationID.String() {
+		t.Errorf("X-Correlation-ID %q, the event carries %q", h, msgs[0].CorrelationID)
+	}
+	// The chain: the inventory worker's follow-up carries the order's
+	// correlation ID on.
+	res := reserved.Messages()
+	if len(res) != 1 || res[0].Value.OrderID != "ord-000001" || res[0].CorrelationID != msgs[0].CorrelationID {
+		t.Errorf("InventoryReserved: %+v, want one for ord-000001 with correlation ID %s", res, msgs[0].CorrelationID)
 	}
 
-	// Every handler has run, the chain included.
 	snap := a.Store.Snapshot()
 	if snap.Audited != 1 || snap.Reserved != 1 || snap.Confirmed != 1 || snap.Tracked != 1 || snap.Emails != 1 {
 		t.Errorf("store after one order: %+v; want it audited, reserved, confirmed, tracked and emailed once", snap)
@@ -121,7 +121,7 @@ func TestPlaceOrderReachesEveryHandler(t *testing.T) {
 		t.Errorf("audited %v", got)
 	}
 	for _, name := range []string{"audit", "analytics", "email", "confirm"} {
-		if s := subscriber(t, a.Bus, name); s.Delivered != 1 || s.Queued != 0 {
+		if s := subscriber(t, a.Bus(), name); s.Delivered != 1 || s.Queued != 0 {
 			t.Errorf("%s: delivered %d, queued %d; want 1, 0", name, s.Delivered, s.Queued)
 		}
 	}
@@ -148,7 +148,7 @@ func TestInventoryQueueGroupKeepsEachSKUOnOneWorker(t *testing.T) {
 	}
 	var delivered uint64
 	for i := 1; i <= 4; i++ {
-		s := subscriber(t, a.Bus, fmt.Sprintf("inventory-%d", i))
+		s := subscriber(t, a.Bus(), fmt.Sprintf("inventory-%d", i))
 		if s.Group != "inventory" {
 			t.Errorf("%s in group %q, want inventory", s.Name, s.Group)
 		}
@@ -165,6 +165,7 @@ func TestEmailRetriesThenDeadLetters(t *testing.T) {
 	s.EmailFailEvery = 2 // orders 2 and 4 fail once, then succeed
 	s.EmailDeadEvery = 3 // order 3 fails every attempt
 	a := startApp(t, s)
+	dead := fxtest.Record[handlers.DeadLetter[OrderPlaced]](a.App, TopicOrders+handlers.DeadLetterSuffix)
 
 	for n := int64(1); n <= 4; n++ {
 		err := a.Orders.Publish(ctx, OrderPlaced{ID: fmt.Sprint("o", n), Number: n, SKU: "SKU-1", Quantity: 1, Email: "a@example.com"})
@@ -179,15 +180,15 @@ func TestEmailRetriesThenDeadLetters(t *testing.T) {
 		t.Errorf("emails sent %d (%d on a retry), want 3 (2)", snap.Emails, snap.EmailRetry)
 	}
 	dls := a.Store.DeadLetters()
-	if len(dls) != 1 {
-		t.Fatalf("dead letters: %+v, want one", dls)
+	if len(dls) != 1 || dead.Len() != 1 {
+		t.Fatalf("dead letters: %+v (recorded %d), want one", dls, dead.Len())
 	}
 	d := dls[0]
 	if d.Message.ID != "o3" || d.Subscriber != "email" || d.Attempts != s.EmailAttempts || d.Topic != TopicOrders ||
 		!errors.Is(d.Cause, errMailDown) {
 		t.Errorf("dead letter %+v: want order o3 from email after %d attempts", d, s.EmailAttempts)
 	}
-	if st := subscriber(t, a.Bus, "email"); st.Delivered != 4 || st.Failed != 1 {
+	if st := subscriber(t, a.Bus(), "email"); st.Delivered != 4 || st.Failed != 1 {
 		t.Errorf("email stats: delivered %d, failed %d; want 4, 1", st.Delivered, st.Failed)
 	}
 	// The other handlers are not affected by the email's failures.
@@ -201,35 +202,63 @@ func TestStoreClosesAfterTheBusDrains(t *testing.T) {
 	// deliver every queued order before the store (a dependency of the
 	// handlers) closes. A handler that ran after would fail with
 	// errStoreClosed, and the report would show it.
-	s := testSettings()
-	var (
-		b      *bus.Bus
-		st     *Store
-		orders fxbus.Publisher[OrderPlaced]
-	)
-	app := fxtest.New(t,
-		coreOptions(s, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))),
-		fx.Populate(&b, &st, &orders),
-	)
-	app.RequireStart()
+	a := startApp(t, testSettings(), fxtest.Async())
 	ctx := testContext(t)
 	const n = 200
 	for i := int64(1); i <= n; i++ {
-		if err := orders.Publish(ctx, OrderPlaced{ID: fmt.Sprint("o", i), Number: i, SKU: fmt.Sprint("SKU-", i%7), Quantity: 1}); err != nil {
+		if err := a.Orders.Publish(ctx, OrderPlaced{ID: fmt.Sprint("o", i), Number: i, SKU: fmt.Sprint("SKU-", i%7), Quantity: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	app.RequireStop()
+	a.RequireStop()
 
-	if err := orders.Publish(ctx, OrderPlaced{ID: "late"}); !errors.Is(err, bus.ErrClosed) {
+	if err := a.Orders.Publish(ctx, OrderPlaced{ID: "late"}); !errors.Is(err, bus.ErrClosed) {
 		t.Errorf("Publish after stop: %v, want bus.ErrClosed", err)
 	}
-	r := finalReport{Stats: b.Stats(), Store: st.Snapshot()}
+	r := finalReport{Stats: a.Bus().Stats(), Store: a.Store.Snapshot()}
 	if p := r.problems(); len(p) > 0 {
 		t.Errorf("lost at shutdown:\n%s", strings.Join(p, "\n"))
 	}
-	if snap := st.Snapshot(); snap.Audited != n {
+	if snap := a.Store.Snapshot(); snap.Audited != n {
 		t.Errorf("audited %d of %d", snap.Audited, n)
+	}
+}
+
+func TestAnalyticsDropsOldestWhenSlow(t *testing.T) {
+	// The analytics feed stalls (a Blocker) while orders keep coming: its
+	// queue of 8 fills, DropOldest evicts the oldest orders, and nobody else
+	// loses anything or waits.
+	blk := fxtest.NewBlocker[OrderPlaced]()
+	a := startApp(t, testSettings(), fxtest.Async(),
+		fx.Decorate(func(feed) feed { return blk }))
+	t.Cleanup(blk.ReleaseAll) // runs before the app's stop
+
+	ctx := testContext(t)
+	const n = 30
+	for i := int64(1); i <= n; i++ {
+		if err := a.Orders.Publish(ctx, OrderPlaced{ID: fmt.Sprint("o", i), Number: i, SKU: "SKU-1", Quantity: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every publish has returned while analytics is stuck: its policy never
+	// makes the publisher wait.
+	an := subscriber(t, a.Bus(), "analytics")
+	if evicted := an.Dropped[bus.ReasonEvicted]; evicted == 0 || an.Queued > uint64(testSettings().AnalyticsBuffer)+1 {
+		t.Errorf("analytics while stuck: %d evicted, %d queued; want evictions and at most a full queue", evicted, an.Queued)
+	}
+
+	blk.ReleaseAll()
+	a.WaitIdle()
+	an = subscriber(t, a.Bus(), "analytics")
+	if an.Delivered+an.Dropped.Total() != n || an.Dropped[bus.ReasonEvicted] == 0 || an.Queued != 0 {
+		t.Errorf("analytics: delivered %d + dropped %v + queued %d, want %d with evictions", an.Delivered, an.Dropped, an.Queued, n)
+	}
+	// DropOldest keeps the newest: the last order got through.
+	if vals := blk.Values(); len(vals) == 0 || vals[len(vals)-1].ID != fmt.Sprint("o", n) {
+		t.Errorf("analytics handled %d orders, the last %v; want the newest, o%d, among them", len(vals), vals[max(0, len(vals)-1):], n)
+	}
+	if snap := a.Store.Snapshot(); snap.Audited != n || snap.Reserved != n {
+		t.Errorf("audited %d, reserved %d; want %d: a slow feed costs the others nothing", snap.Audited, snap.Reserved, n)
 	}
 }
 

@@ -73,20 +73,36 @@ func newInventory(s settings, st *Store, reserved fxbus.Publisher[InventoryReser
 	return regs
 }
 
-func newAnalytics(s settings, st *Store) handlers.Registration {
-	return handlers.RegisterFunc(TopicOrders, func(ctx context.Context, o OrderPlaced) error {
-		// A slow downstream (a dashboard's API): slower than the orders come.
-		if s.AnalyticsDelay > 0 {
-			t := time.NewTimer(s.AnalyticsDelay)
-			defer t.Stop()
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+// feed is where the analytics handler sends each order: a dashboard's API
+// in a real service. Tests replace it.
+type feed interface {
+	Handle(ctx context.Context, o OrderPlaced) error
+}
+
+// slowFeed is slower than the orders come, so the analytics handler's
+// queue fills up and DropOldest evicts.
+type slowFeed struct {
+	delay time.Duration
+	store *Store
+}
+
+func (f *slowFeed) Handle(ctx context.Context, o OrderPlaced) error {
+	if f.delay > 0 {
+		t := time.NewTimer(f.delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		return st.track(o)
-	},
+	}
+	return f.store.track(o)
+}
+
+func newFeed(s settings, st *Store) feed { return &slowFeed{delay: s.AnalyticsDelay, store: st} }
+
+func newAnalytics(s settings, f feed) handlers.Registration {
+	return handlers.Register[OrderPlaced](TopicOrders, f,
 		handlers.Name("analytics"),
 		handlers.WithSubscribeOptions(bus.Buffer(s.AnalyticsBuffer), bus.WithPolicy(bus.DropOldest())),
 	)

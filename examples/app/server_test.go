@@ -106,7 +106,7 @@ func TestHTTPBadOrders(t *testing.T) {
 			t.Errorf("GET /orders: %d, want 405", code)
 		}
 	})
-	if st := subscriber(t, a.Bus, "audit"); st.Published != 0 {
+	if st := subscriber(t, a.Bus(), "audit"); st.Published != 0 {
 		t.Errorf("bad orders published %d events", st.Published)
 	}
 }
