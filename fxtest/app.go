@@ -171,7 +171,8 @@ func New(tb TB, opts ...fx.Option) *App {
 		fx.Module("fxtest", fx.Invoke(a.readSettings)),
 		fx.Supply(fx.Annotated{Name: appName, Target: a}),
 	}
-	if !providesBus(opts) {
+	addModule := !providesBus(opts)
+	if addModule {
 		all = append(all, fxbus.Module)
 	}
 	all = append(all, fxbus.Configure(a.configure))
@@ -179,7 +180,14 @@ func New(tb TB, opts ...fx.Option) *App {
 	all = append(all, fx.Populate(&a.bus))
 	a.app = fx.New(all...)
 	if err := a.app.Err(); err != nil {
-		tb.Errorf("fxtest.New: the app did not build: %v%s", err, buildHint(err))
+		if addModule && conflict(err) {
+			// The options do provide a bus, but have another error that made
+			// the probe fail: report that one.
+			if own := fx.ValidateApp(fx.NopLogger, fx.Options(opts...)); own != nil {
+				err = own
+			}
+		}
+		tb.Errorf("fxtest.New: the app did not build: %v", err)
 		tb.FailNow()
 		return a
 	}
@@ -216,11 +224,10 @@ func providesBus(opts []fx.Option) bool {
 	return fx.ValidateApp(fx.NopLogger, fx.Options(opts...), fx.Invoke(func(*bus.Bus) {})) == nil
 }
 
-func buildHint(err error) string {
-	if s := err.Error(); strings.Contains(s, "*bus.Bus") && strings.Contains(s, "already provided") {
-		return "\n(fxtest.New adds fxbus.Module unless the options provide a *bus.Bus; here they provide one and have another error, which this one may hide)"
-	}
-	return ""
+// conflict reports whether err says that a *bus.Bus was provided twice.
+func conflict(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "*bus.Bus") && strings.Contains(s, "already provided")
 }
 
 // Bus returns the app's bus, for Stats, WaitIdle or bus.NewTopic. It is nil

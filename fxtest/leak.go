@@ -2,6 +2,7 @@ package fxtest
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -88,6 +89,13 @@ func (r *registry) waitGone(apps []*App, deadline time.Time) bool {
 	}
 }
 
+// Goroutines that are no app's leak: those running a test (a subtest that
+// started after New, say), and those stopping an fxtest app or checking it.
+var (
+	ignoreTests     = goleak.IgnoreAnyFunction("testing.tRunner")
+	ignoreTeardowns = goleak.IgnoreAnyFunction(reflect.TypeFor[App]().PkgPath() + ".(*App).cleanup")
+)
+
 // leakHint says what to do about goroutines that are not the test's fault.
 const leakHint = "If one of them belongs to another test running in parallel that does not use fxtest, " +
 	"or is started once per process by a library, ignore it with fxtest.LeakCheck(goleak.IgnoreTopFunction(...)), " +
@@ -98,7 +106,7 @@ const leakHint = "If one of them belongs to another test running in parallel tha
 // still running. It waits for the parallel ones to stop before looking, since
 // their bus workers run until they do.
 func (a *App) checkLeaks() {
-	opts := append([]goleak.Option{a.ignore}, a.cfg.leakOpts...)
+	opts := append([]goleak.Option{a.ignore, ignoreTests, ignoreTeardowns}, a.cfg.leakOpts...)
 	deadline := time.Now().Add(a.cfg.timeout)
 	for {
 		parallel, enclosing, _ := live.others(a)
