@@ -242,14 +242,13 @@ func TestAnalyticsDropsOldestWhenSlow(t *testing.T) {
 	}
 	// Every publish has returned while analytics is stuck: its policy never
 	// makes the publisher wait.
-	an := subscriber(t, a.Bus(), "analytics")
-	if evicted := an.Dropped[bus.ReasonEvicted]; evicted == 0 || an.Queued > uint64(testSettings().AnalyticsBuffer)+1 {
-		t.Errorf("analytics while stuck: %d evicted, %d queued; want evictions and at most a full queue", evicted, an.Queued)
+	if an := subscriber(t, a.Bus(), "analytics"); an.Dropped[bus.ReasonEvicted] == 0 {
+		t.Errorf("analytics while stuck: %d delivered, %v dropped, %d queued; want evictions", an.Delivered, an.Dropped, an.Queued)
 	}
 
 	blk.ReleaseAll()
 	a.WaitIdle()
-	an = subscriber(t, a.Bus(), "analytics")
+	an := subscriber(t, a.Bus(), "analytics")
 	if an.Delivered+an.Dropped.Total() != n || an.Dropped[bus.ReasonEvicted] == 0 || an.Queued != 0 {
 		t.Errorf("analytics: delivered %d + dropped %v + queued %d, want %d with evictions", an.Delivered, an.Dropped, an.Queued, n)
 	}

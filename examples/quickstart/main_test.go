@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
+	"os/signal"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +20,10 @@ const runMainEnv = "FXBUS_QUICKSTART_RUN_MAIN"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(runMainEnv) == "1" {
+		// app.Run listens for signals only once the app has started, after
+		// the handler may have printed: a SIGTERM sent in between must not
+		// kill the program, so the test can send another.
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGTERM)
 		os.Args = os.Args[:1]
 		main()
 		os.Exit(0)
@@ -47,13 +53,32 @@ func TestQuickstart(t *testing.T) {
 		_ = cmd.Wait()
 		t.Fatalf("first line %q, want %q; stderr:\n%s", lines.Text(), "order placed: A-1", stderr.String())
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	for lines.Scan() {
-		t.Errorf("unexpected output: %s", lines.Text())
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit: %v; stderr:\n%s", err, stderr.String())
+	exited := make(chan error, 1)
+	go func() {
+		for lines.Scan() {
+			t.Errorf("unexpected output: %s", lines.Text())
+		}
+		exited <- cmd.Wait()
+	}()
+	// SIGTERM until it exits: one sent before fx listens is swallowed.
+	resend := time.NewTicker(100 * time.Millisecond)
+	defer resend.Stop()
+	for {
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Fatalf("exit: %v; stderr:\n%s", err, stderr.String())
+			}
+			if !bytes.Contains(stderr.Bytes(), []byte("[Fx] TERMINATED")) {
+				t.Errorf("fx did not stop on SIGTERM; its log:\n%s", stderr.String())
+			}
+			return
+		case <-resend.C:
+		case <-ctx.Done():
+			t.Fatalf("still running after SIGTERM; stderr:\n%s", stderr.String())
+		}
 	}
 }
