@@ -1,0 +1,67 @@
+// Package fxtest tests apps built on fxbus deterministically: no sleeps, no
+// flaky waits. It is to fxbus what go.uber.org/fx/fxtest is to fx.
+//
+// New builds the app from the test's fx options and fxbus.Module, with the
+// bus in synchronous mode, starts it, and stops it when the test ends,
+// failing the test if it does not build, start or stop:
+//
+//	func TestValidator(t *testing.T) {
+//		var orders fxbus.Publisher[Order]
+//		fxtest.New(t,
+//			fxbus.Topic[Order]("orders.placed"),
+//			handlers.Supply(handlers.Register[Order]("orders.placed", Validator{})),
+//			fx.Populate(&orders),
+//		)
+//		err := orders.Publish(ctx, Order{ID: "b"}) // the handler has run
+//		if !errors.Is(err, errNoAmount) { ... }
+//	}
+//
+// In synchronous mode Publish returns once every handler has handled the
+// message, with the handlers' joined errors, so a test asserts right after
+// publishing. A handler's own publishes are synchronous too, so a chain of
+// events has run when the first Publish returns (except messages a handler
+// publishes to a subscription of its own chain; see bus.Topic.PublishSync).
+// RequirePublish fails the test when a handler fails. With the Async option
+// the bus runs as in production; App.WaitIdle, Recorder.WaitN and the test
+// doubles' WaitN then wait for the handlers, each within a deadline
+// (DefaultTimeout, or the Timeout option).
+//
+// # What was published
+//
+// A Recorder records every message of a topic, in order, with its
+// correlation ID: Record subscribes one on a running app, NewRecorder and
+// its Option subscribe one at start, to see what components publish in
+// their start hooks. Messages, Values and Len read it; WaitN waits for
+// messages; AssertNone checks that none came.
+//
+// # Test doubles
+//
+// Spy, Flaky and Blocker are handlers (handlers.Handler[T]) that record
+// their calls, with correlation ID and attempt number: Spy succeeds, Flaky
+// fails its first n calls (to test handlers.Retry and dead letters), and
+// Blocker holds each call until the test releases it, reporting its start
+// on a channel (to test slow-subscriber policies and shutdown).
+//
+// # Leaked goroutines
+//
+// When the app has stopped, New's cleanup fails the test if a goroutine
+// started since New is still running (go.uber.org/goleak; turn it off with
+// NoLeakCheck, ignore known goroutines with LeakCheck). Parallel tests
+// share one process, so another app's goroutines would look like this one's
+// leaks: the check waits for the fxtest apps running in parallel to stop
+// before it looks, ignores goroutines that run tests, and only logs what it
+// finds while an app of an enclosing test (or of the same test) still runs,
+// since that app's check covers the same goroutines later. Goroutines of
+// parallel tests that do not use fxtest cannot be told apart; see New.
+//
+// # Parallel tests
+//
+// Apps, recorders and doubles share nothing, so tests that use them may
+// call t.Parallel (before New). The only package state is the list of
+// running apps that the leak check waits for.
+//
+// # Outside go test
+//
+// New takes a TB, the part of testing.TB it uses, so that examples, and
+// tests of test helpers, can pass their own.
+package fxtest
