@@ -50,7 +50,12 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	var usage usageError
+	switch {
+	case errors.As(err, &usage): // already printed, with the usage
+		os.Exit(2)
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "app:", err)
 		os.Exit(1)
 	}
@@ -166,8 +171,13 @@ that nothing queued was lost at shutdown.
 Flags:
 `
 
+// usageError is a mistake in the command line, printed with the usage.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
 // parseFlags reads the command line. -help prints the usage and returns
-// flag.ErrHelp.
+// flag.ErrHelp; a mistake prints the usage and returns a usageError.
 func parseFlags(args []string, stderr io.Writer) (settings, error) {
 	s := defaultSettings()
 	fs := flag.NewFlagSet("app", flag.ContinueOnError)
@@ -181,18 +191,24 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 	fs.StringVar(&s.Addr, "addr", s.Addr, "`host:port` for the HTTP server; port 0 picks a free port")
 	fs.TextVar(&s.LogLevel, "log", s.LogLevel, "log `level` on stderr: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
-		return s, err
+		if errors.Is(err, flag.ErrHelp) {
+			return s, err
+		}
+		return s, usageError{err} // the flag package printed it
 	}
+	var err error
 	switch {
 	case fs.NArg() > 0:
-		err := fmt.Errorf("unexpected argument %q: app takes only flags", fs.Arg(0))
+		err = fmt.Errorf("unexpected argument %q: app takes only flags", fs.Arg(0))
+	case s.Duration < 0:
+		err = fmt.Errorf("-duration %v: use a positive duration, or 0 to run until interrupted", s.Duration)
+	case s.Rate < 0 || s.Rate > 100_000:
+		err = fmt.Errorf("-rate %g: use 0 to 100000 orders per second", s.Rate)
+	}
+	if err != nil {
 		fmt.Fprintln(stderr, err)
 		fs.Usage()
-		return s, err
-	case s.Duration < 0:
-		return s, fmt.Errorf("-duration %v: use a positive duration, or 0 to run until interrupted", s.Duration)
-	case s.Rate < 0 || s.Rate > 100_000:
-		return s, fmt.Errorf("-rate %g: use 0 to 100000 orders per second", s.Rate)
+		return s, usageError{err}
 	}
 	return s, nil
 }

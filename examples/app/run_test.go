@@ -146,15 +146,16 @@ func TestFlags(t *testing.T) {
 		}
 	})
 	tests := []struct {
-		args []string
-		want string
+		args  []string
+		want  string
+		usage bool // a mistake in the command line: exit status 2
 	}{
-		{[]string{"-duration", "soon"}, `invalid value "soon" for flag -duration`},
-		{[]string{"-duration", "-1s"}, "-duration -1s: use a positive duration"},
-		{[]string{"-rate", "-5"}, "-rate -5: use 0 to 100000"},
-		{[]string{"-log", "loud"}, `invalid value "loud" for flag -log`},
-		{[]string{"extra"}, `unexpected argument "extra"`},
-		{[]string{"-addr", "127.0.0.1:99999", "-rate", "0"}, "listen on -addr 127.0.0.1:99999"},
+		{[]string{"-duration", "soon"}, `invalid value "soon" for flag -duration`, true},
+		{[]string{"-duration", "-1s"}, "-duration -1s: use a positive duration", true},
+		{[]string{"-rate", "-5"}, "-rate -5: use 0 to 100000", true},
+		{[]string{"-log", "loud"}, `invalid value "loud" for flag -log`, true},
+		{[]string{"extra"}, `unexpected argument "extra"`, true},
+		{[]string{"-addr", "127.0.0.1:99999", "-rate", "0"}, "listen on -addr 127.0.0.1:99999", false},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -164,6 +165,13 @@ func TestFlags(t *testing.T) {
 			err := run(ctx, tt.args, &stdout, &stderr)
 			if err == nil || errors.Is(err, flag.ErrHelp) {
 				t.Fatalf("run %v: %v, want an error", tt.args, err)
+			}
+			var usage usageError
+			if isUsage := errors.As(err, &usage); isUsage != tt.usage {
+				t.Errorf("run %v: %v is a usage error: %v, want %v", tt.args, err, isUsage, tt.usage)
+			}
+			if tt.usage && !strings.Contains(stderr.String(), "Usage: app [flags]") {
+				t.Errorf("run %v: no usage printed", tt.args)
 			}
 			if !strings.Contains(err.Error()+stderr.String(), tt.want) {
 				t.Errorf("run %v: %v (stderr %q), want %q", tt.args, err, stderr.String(), tt.want)
