@@ -28,7 +28,7 @@
 // final table shows, per subscriber, that published = delivered + dropped
 // + queued, that nothing is queued after the drain, and that only the
 // policies that allow drops dropped anything. The exit status is 1 if
-// anything was lost.
+// anything was lost or the app failed, 2 for a mistake in the command line.
 package main
 
 import (
@@ -138,7 +138,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	r := finalReport{
 		Stats:    b.Stats(),
 		Store:    st.Snapshot(),
-		API:      trafficCounts{Accepted: api.accepted.Load(), Rejected: api.rejected.Load(), Failed: api.unavailable.Load()},
+		API:      api.counts(),
 		StopTook: time.Since(began),
 		StopErr:  stopErr,
 	}

@@ -170,7 +170,7 @@ func formatDrops(d bus.DropCounts) string {
 type finalReport struct {
 	Stats    bus.Stats
 	Store    StoreSnapshot
-	API      trafficCounts // what the HTTP API answered
+	API      apiCounts // what the HTTP API answered
 	Traffic  *trafficCounts
 	StopTook time.Duration
 	StopErr  error
@@ -246,7 +246,7 @@ func (r finalReport) print(w io.Writer) {
 		fmt.Fprintf(w, "traffic:    %d orders sent, %d placed, %d rejected (400, on purpose), %d failed\n",
 			t.Sent, t.Accepted, t.Rejected, t.Failed)
 	}
-	fmt.Fprintf(w, "http:       %d placed (202), %d rejected (4xx), %d refused (503)\n", r.API.Accepted, r.API.Rejected, r.API.Failed)
+	fmt.Fprintf(w, "http:       %d placed (202), %d rejected (4xx), %d refused (503)\n", r.API.Accepted, r.API.Rejected, r.API.Refused)
 	fmt.Fprintf(w, "audit:      %d orders audited\n", sn.Audited)
 	workers := make([]string, 0, len(sn.Workers))
 	for w, n := range sn.Workers {

@@ -70,6 +70,13 @@ type orderAPI struct {
 	accepted, rejected, unavailable atomic.Int64
 }
 
+// apiCounts is what the API answered so far.
+type apiCounts struct{ Accepted, Rejected, Refused int64 }
+
+func (a *orderAPI) counts() apiCounts {
+	return apiCounts{a.accepted.Load(), a.rejected.Load(), a.unavailable.Load()}
+}
+
 func newOrderAPI(orders fxbus.Publisher[OrderPlaced], log *zap.Logger) *orderAPI {
 	return &orderAPI{orders: orders, log: log.Named("http"), now: time.Now}
 }
