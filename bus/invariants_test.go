@@ -32,6 +32,8 @@ func TestInvariantPublishDoesNotAllocate(t *testing.T) {
 		}},
 		{name: "wildcard", wild: "alloc.*"},
 		{name: "full drop-newest", subs: [][]SubscribeOption{{Name("a")}, {Name("full"), Buffer(1), WithPolicy(DropNewest())}}},
+		{name: "full drop-oldest", subs: [][]SubscribeOption{{Name("a")}, {Name("full"), Buffer(1), WithPolicy(DropOldest())}}},
+		{name: "full disconnect-after", subs: [][]SubscribeOption{{Name("a")}, {Name("full"), Buffer(1), WithPolicy(DisconnectAfter(1 << 30))}}},
 		{name: "correlation ID", subs: [][]SubscribeOption{{Name("a")}}},
 	}
 	for _, tt := range tests {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -395,6 +396,87 @@ func TestBlockHonoursContext(t *testing.T) {
 			st := subStats(t, b, "block.ctx", "s")
 			if st.Dropped[ReasonCanceled] != 1 {
 				t.Errorf("dropped %v, want 1 canceled", st.Dropped)
+			}
+			checkBalance(t, b.Stats())
+		})
+	}
+}
+
+// TestOnDropMayCloseSubscription: OnDrop may end its own subscription, on
+// every path that drops (a publisher's, or the end's own purge), without
+// deadlocking the publisher or the bus.
+func TestOnDropMayCloseSubscription(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		handler bool
+		policy  Policy
+	}{
+		{name: "channel/drop-newest", policy: DropNewest()},
+		{name: "channel/drop-oldest", policy: DropOldest()},
+		{name: "channel/block-for", policy: BlockFor(time.Millisecond)},
+		{name: "channel/disconnect-after", policy: DisconnectAfter(1)},
+		{name: "channel/block-then-close", policy: Block()},
+		{name: "handler/drop-newest", handler: true, policy: DropNewest()},
+		{name: "handler/drop-oldest", handler: true, policy: DropOldest()},
+		{name: "handler/block-then-close", handler: true, policy: Block()},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := New()
+			top := mustTopic[int](t, b, "ondrop.close")
+			var (
+				s     *Subscription[int]
+				err   error
+				drops atomic.Int64
+			)
+			ready := make(chan struct{})
+			onDrop := OnDrop(func(Message[int], DropReason) {
+				drops.Add(1)
+				<-ready
+				s.Close()
+			})
+			release := make(chan struct{})
+			if tt.handler {
+				started := make(chan struct{}, 1)
+				s, err = top.Handle(context.Background(), func(context.Context, int) error {
+					started <- struct{}{}
+					<-release
+					return nil
+				}, Buffer(1), WithPolicy(tt.policy), onDrop)
+				if err == nil {
+					mustPublish(t, top, 0)
+					<-started
+				}
+			} else {
+				s, err = top.Subscribe(context.Background(), Buffer(1), WithPolicy(tt.policy), onDrop)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			close(ready)
+			published := make(chan struct{})
+			go func() {
+				defer close(published)
+				// For Block, the drop comes from Close's purge of what is
+				// queued: the publish itself succeeds.
+				_ = top.Publish(context.Background(), 1)
+				if tt.policy == Block() {
+					s.Close()
+					return
+				}
+				_ = top.Publish(context.Background(), 2)
+			}()
+			select {
+			case <-published:
+			case <-time.After(testTimeout):
+				t.Fatal("the publisher deadlocked: OnDrop closed the subscription")
+			}
+			close(release)
+			waitDone(t, s)
+			if s.Err() == nil || drops.Load() == 0 {
+				t.Errorf("Err() = %v after %d drops", s.Err(), drops.Load())
+			}
+			if err := b.Close(testCtx(t)); err != nil {
+				t.Fatal(err)
 			}
 			checkBalance(t, b.Stats())
 		})

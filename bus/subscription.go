@@ -157,6 +157,11 @@ func (s *Subscription[T]) queued() uint64 {
 // end ends the subscription once: it leaves its topics, wakes blocked
 // senders, drops what is queued with reason, and closes the channel.
 func (s *Subscription[T]) end(reason DropReason, err error) {
+	select {
+	case <-s.done:
+		return // ending already, perhaps on this goroutine (OnDrop calling Close)
+	default:
+	}
 	s.endOnce.Do(func() {
 		s.reason.Store(uint32(reason))
 		s.err = err
@@ -246,10 +251,23 @@ func (s *Subscription[T]) kept() {
 	}
 }
 
+// notifyEvicted tells OnDrop about messages that DropOldest evicted.
+func (s *Subscription[T]) notifyEvicted(ms []Message[T]) {
+	for i := range ms {
+		s.notify(&ms[i], ReasonEvicted)
+	}
+}
+
 // dropFull counts a message that found the queue full, and reports whether
 // the policy now disconnects the subscription.
 func (s *Subscription[T]) dropFull(m *Message[T]) bool {
-	s.drop(m, ReasonFull)
+	disconnect := s.countFull()
+	s.notify(m, ReasonFull)
+	return disconnect
+}
+
+func (s *Subscription[T]) countFull() bool {
+	s.dropped[ReasonFull].Add(1)
 	return s.policy.kind == policyDisconnect && s.consec.Add(1) >= int64(s.policy.after)
 }
 
@@ -315,8 +333,10 @@ func putTimer(t *time.Timer) {
 // entered the guard; sendSlow leaves it.
 func (s *Subscription[T]) sendSlow(ctx context.Context, m *Message[T], block bool) error {
 	var (
-		reason DropReason
-		err    error
+		reason  DropReason
+		err     error
+		evicted [4]Message[T] // told to OnDrop once outside the guard
+		n       int
 	)
 	switch {
 	case block || s.policy.kind == policyBlock:
@@ -351,28 +371,33 @@ func (s *Subscription[T]) sendSlow(ctx context.Context, m *Message[T], block boo
 		case <-tc:
 			reason = ReasonTimeout
 		}
-		s.drop(m, reason) // inside the guard, so that end sees final counters
+		s.dropped[reason].Add(1) // inside the guard, so that end sees final counters
 		s.exit()
+		s.notify(m, reason) // outside it: OnDrop may end the subscription
 		return err
 	case s.policy.kind == policyDropOldest:
 		for range 4 {
 			select {
-			case old := <-s.ch:
+			case evicted[n] = <-s.ch:
 				s.removed.Add(1)
-				s.drop(&old, ReasonEvicted)
+				s.dropped[ReasonEvicted].Add(1)
+				n++
 			default:
 			}
 			select {
 			case s.ch <- *m:
 				s.sent.Add(1)
 				s.exit()
+				s.notifyEvicted(evicted[:n])
 				return nil
 			default:
 			}
 		}
 	}
-	disconnect := s.dropFull(m)
+	disconnect := s.countFull()
 	s.exit()
+	s.notifyEvicted(evicted[:n])
+	s.notify(m, ReasonFull)
 	if disconnect {
 		s.end(ReasonDisconnect, ErrDisconnected)
 	}
