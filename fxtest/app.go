@@ -103,7 +103,8 @@ func LeakCheck(opts ...goleak.Option) fx.Option {
 }
 
 // Timeout bounds fxtest's waits on the app (see DefaultTimeout), which is
-// how long a test that waits for something that never comes takes to fail.
+// how long a test that waits for something that never comes takes to fail;
+// it also bounds RequirePublish.
 // It does not change fx's start and stop timeouts (fx.StartTimeout,
 // fx.StopTimeout).
 func Timeout(d time.Duration) fx.Option {
@@ -144,9 +145,11 @@ type settingsIn struct {
 // check first waits for those apps to stop (up to the Timeout), and passes,
 // with a log line, when what is left may belong to an app of an enclosing
 // test (or an earlier app of the same test) that is still running, whose own
-// check covers these goroutines too. Goroutines of parallel tests that do not
-// use fxtest cannot be told apart: turn the check off with NoLeakCheck in
-// such packages, or ignore them with LeakCheck. Call t.Parallel before New.
+// check covers these goroutines too. Goroutines that run tests (subtests,
+// other parallel tests) are never leaks. Other goroutines of parallel tests
+// that do not use fxtest cannot be told apart: turn the check off with
+// NoLeakCheck in such packages, or ignore them with LeakCheck. Call
+// t.Parallel before New.
 //
 // A nil tb panics: there is no other way to report it.
 func New(tb TB, opts ...fx.Option) *App {
@@ -187,6 +190,7 @@ func New(tb TB, opts ...fx.Option) *App {
 				err = own
 			}
 		}
+		live.remove(a) // nothing runs: no leak check waits for it
 		tb.Errorf("fxtest.New: the app did not build: %v", err)
 		tb.FailNow()
 		return a
@@ -194,6 +198,7 @@ func New(tb TB, opts ...fx.Option) *App {
 	ctx, cancel := context.WithTimeout(context.Background(), a.app.StartTimeout())
 	defer cancel()
 	if err := a.app.Start(ctx); err != nil {
+		live.remove(a) // fx undid the start
 		tb.Errorf("fxtest.New: the app did not start: %v", err)
 		tb.FailNow()
 		return a
@@ -239,7 +244,7 @@ func (a *App) Bus() *bus.Bus { return a.bus }
 // *bus.ShutdownError. Later calls return the same error. The leak check still
 // runs when the test ends.
 func (a *App) Stop() error {
-	err, _ := a.stop()
+	_, err := a.stop()
 	return err
 }
 
@@ -255,11 +260,11 @@ func (a *App) RequireStop() {
 }
 
 // stop stops the app once; first is true for the call that stopped it.
-func (a *App) stop() (err error, first bool) {
+func (a *App) stop() (first bool, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.stopped {
-		return a.stopErr, false
+		return false, a.stopErr
 	}
 	a.stopped = true
 	if a.started {
@@ -269,7 +274,7 @@ func (a *App) stop() (err error, first bool) {
 		a.logStats()
 	}
 	live.remove(a)
-	return a.stopErr, true
+	return true, a.stopErr
 }
 
 // logStats logs what went wrong on the bus, for a test that fails later.
@@ -285,7 +290,7 @@ func (a *App) logStats() {
 }
 
 func (a *App) cleanup() {
-	if err, first := a.stop(); first && err != nil {
+	if first, err := a.stop(); first && err != nil {
 		a.tb.Errorf("fxtest: the app did not stop cleanly: %v", err)
 	}
 	if a.started && !a.cfg.noLeaks {

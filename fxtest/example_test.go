@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"testing"
 	"time"
 
 	"go.uber.org/fx"
@@ -80,6 +81,24 @@ func ExampleNew() {
 	// valid order: <nil>
 	// invalid order: true
 	// handlers: "validator" failed; the message went to dead-letter topic "orders.placed.dead-letter": order b: no amount
+}
+
+// TestValidator is ExampleNew as a test: the README shows it.
+func TestValidator(t *testing.T) {
+	var orders fxbus.Publisher[Order]
+	fxtest.New(t,
+		fxbus.Topic[Order]("orders.placed"),
+		handlers.Supply(handlers.Register[Order]("orders.placed", Validator{})),
+		fx.Populate(&orders),
+	)
+	ctx := context.Background()
+	if err := orders.Publish(ctx, Order{ID: "a", Cents: 100}); err != nil {
+		t.Errorf("valid order: %v", err)
+	}
+	// Synchronous mode: the handler has run, and Publish returns its error.
+	if err := orders.Publish(ctx, Order{ID: "b"}); !errors.Is(err, errNoAmount) {
+		t.Errorf("order without amount: %v, want errNoAmount", err)
+	}
 }
 
 // Checkout is a component under test: it publishes a shipment per order.

@@ -36,7 +36,11 @@ type fakeTB struct {
 	failNow  bool
 }
 
-var _ fxtest.TB = (*fakeTB)(nil)
+var (
+	_ fxtest.TB = (*fakeTB)(nil)
+	_ fxtest.TB = (*testing.T)(nil)
+	_ fxtest.TB = (*testing.B)(nil)
+)
 
 func newFakeTB(name string) *fakeTB { return &fakeTB{name: name} }
 

@@ -49,7 +49,7 @@ func (r *registry) remove(a *App) {
 // others returns the apps other than a that are still running: those a's
 // check can wait for, and those of a's own test or of an enclosing test,
 // which stop only after a's check, so waiting for them would deadlock.
-func (r *registry) others(a *App) (parallel, enclosing []*App, changed <-chan struct{}) {
+func (r *registry) others(a *App) (parallel, enclosing []*App) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for o := range r.apps {
@@ -61,30 +61,31 @@ func (r *registry) others(a *App) (parallel, enclosing []*App, changed <-chan st
 			parallel = append(parallel, o)
 		}
 	}
-	return parallel, enclosing, r.changed
+	return parallel, enclosing
 }
 
-// waitGone waits until none of apps is running, or until deadline.
-func (r *registry) waitGone(apps []*App, deadline time.Time) bool {
+// waitGone waits until none of apps is running, or until deadline; it
+// returns those still running then.
+func (r *registry) waitGone(apps []*App, deadline time.Time) (running []*App) {
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	for {
 		r.mu.Lock()
-		left := 0
+		running = running[:0]
 		for _, o := range apps {
 			if _, ok := r.apps[o]; ok {
-				left++
+				running = append(running, o)
 			}
 		}
 		changed := r.changed
 		r.mu.Unlock()
-		if left == 0 {
-			return true
+		if len(running) == 0 {
+			return nil
 		}
 		select {
 		case <-changed:
 		case <-timer.C:
-			return false
+			return running
 		}
 	}
 }
@@ -109,14 +110,12 @@ func (a *App) checkLeaks() {
 	opts := append([]goleak.Option{a.ignore, ignoreTests, ignoreTeardowns}, a.cfg.leakOpts...)
 	deadline := time.Now().Add(a.cfg.timeout)
 	for {
-		parallel, enclosing, _ := live.others(a)
-		if len(parallel) > 0 {
+		if parallel, _ := live.others(a); len(parallel) > 0 {
 			a.tb.Logf("fxtest: the leak check waits up to %v for %s, running in parallel, to stop: their goroutines cannot be told from this app's",
 				time.Until(deadline).Round(time.Millisecond), describe(parallel))
-			if !live.waitGone(parallel, deadline) {
-				parallel, _, _ = live.others(a)
-				a.tb.Logf("fxtest: leak check skipped: %s still running after %v (goleak.VerifyTestMain in TestMain still checks the whole package)",
-					describe(parallel), a.cfg.timeout)
+			if running := live.waitGone(parallel, deadline); len(running) > 0 {
+				a.tb.Logf("fxtest: leak check skipped: after %v, %s still running (goleak.VerifyTestMain in TestMain still checks the package at its end)",
+					a.cfg.timeout, describe(running))
 				return
 			}
 		}
@@ -124,12 +123,12 @@ func (a *App) checkLeaks() {
 		if err == nil {
 			return
 		}
-		parallel, enclosing, _ = live.others(a)
+		parallel, enclosing := live.others(a)
 		if len(parallel) > 0 {
 			continue // apps that started meanwhile: wait for them too
 		}
 		if len(enclosing) > 0 {
-			a.tb.Logf("fxtest: leak check inconclusive: %s of this or an enclosing test still running, and these goroutines may be its; its own leak check, when it stops, covers them too:\n%v",
+			a.tb.Logf("fxtest: leak check inconclusive: these goroutines may belong to %s, of this test or an enclosing one, still running; its own leak check covers them when it stops:\n%v",
 				describe(enclosing), err)
 			return
 		}
