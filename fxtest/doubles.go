@@ -151,6 +151,8 @@ func (f *Flaky[T]) Failures() int {
 // up draining). It records its calls when they return. Its zero value is
 // ready to use.
 //
+// Use it with the Async option: on a synchronous bus Publish waits for the
+// blocked call, so only a publish from another goroutine could return.
 // Release what you block before the app stops, or the stop waits for the
 // calls until fx's stop timeout: t.Cleanup(blk.ReleaseAll) after fxtest.New
 // runs before the app's stop.
