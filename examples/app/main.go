@@ -118,13 +118,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var why string
 	select {
 	case <-ctx.Done():
-		why = "interrupted"
+		why = "interrupted" // by a test, or a signal that main's context caught
+		if c := context.Cause(ctx); c != nil && c != context.Canceled {
+			why = c.Error()
+		}
 	case <-timeout:
 		why = fmt.Sprintf("-duration %v passed", s.Duration)
 	case sig := <-app.Wait(): // fx's own SIGINT/SIGTERM handling, or fx.Shutdowner
-		why = fmt.Sprintf("shutdown (%v, exit code %d)", sig.Signal, sig.ExitCode)
+		why = fmt.Sprintf("%v signal received", sig.Signal)
 		if sig.ExitCode != 0 {
-			err = fmt.Errorf("the app shut itself down with exit code %d", sig.ExitCode)
+			why = fmt.Sprintf("the app shut itself down with exit code %d", sig.ExitCode)
+			err = errors.New(why)
 		}
 	}
 	fmt.Fprintf(out, "stopping (%s)...\n", why)
