@@ -74,6 +74,7 @@ type topicImpl interface {
 	attach(s subscription) bool
 	detach(s subscription)
 	has(c *core) bool
+	remove()
 }
 
 // subscription is the type-erased side of a Subscription[T].
@@ -118,6 +119,42 @@ func NewTopic[T any](b *Bus, name string) (*Topic[T], error) {
 		return nil, ErrClosed
 	}
 	return topicFor[T](b, name)
+}
+
+// DeleteTopic removes the topic called name, so that a bus whose topics come
+// and go (one per chat room, say) does not grow. It fails while a
+// subscription made for exactly that name is live; wildcard subscriptions
+// are detached from it. Publishing through a *Topic of a deleted topic
+// returns an error wrapping ErrTopicDeleted; NewTopic with the same name
+// declares a new topic. The topic's stats are forgotten, and so are those of
+// ended subscriptions made for exactly that name.
+func (b *Bus) DeleteTopic(name string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, ok := b.topics[name]
+	if !ok {
+		return fmt.Errorf("bus: DeleteTopic(%q): no such topic", name)
+	}
+	for _, s := range b.subs {
+		if c := s.info(); !c.wildcard && c.pattern == name {
+			return fmt.Errorf("bus: DeleteTopic(%q): subscription %q still uses it: end it first", name, c.name)
+		}
+	}
+	for _, s := range b.subs {
+		c := s.info()
+		if i := slices.Index(c.topics, t); i >= 0 {
+			t.detach(s)
+			c.topics = slices.Delete(c.topics, i, i+1)
+		}
+	}
+	t.remove()
+	delete(b.topics, name)
+	for k := range b.retired {
+		if k.pattern == name {
+			delete(b.retired, k)
+		}
+	}
+	return nil
 }
 
 // subscribe registers a new subscription. The caller has validated cfg.

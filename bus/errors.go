@@ -17,6 +17,10 @@ var (
 	// allows. Subscribe again once the consumer has caught up.
 	ErrDisconnected = errors.New("bus: subscription disconnected: too many consecutive drops")
 
+	// ErrTopicDeleted is wrapped by the error of a publish on a topic that
+	// DeleteTopic removed.
+	ErrTopicDeleted = errors.New("bus: topic deleted")
+
 	// ErrUnsubscribed is the Err of a subscription ended by its Close method.
 	ErrUnsubscribed = errors.New("bus: unsubscribed")
 )

@@ -47,7 +47,16 @@ type snapshot[T any] struct {
 	single   []*Subscription[T] // subscriptions outside queue groups
 	groups   []*group[T]
 	handlers bool // some target is a handler: publishes build a handler context
+	deleted  bool // the topic was deleted: publishes fail
 }
+
+func (t *Topic[T]) deletedErr() error {
+	return fmt.Errorf("bus: topic %q was deleted: %w", t.name, ErrTopicDeleted)
+}
+
+// remove marks the topic deleted. The caller holds b.mu and has detached
+// every subscription.
+func (t *Topic[T]) remove() { t.snap.Store(&snapshot[T]{deleted: true}) }
 
 type group[T any] struct {
 	name    string
@@ -168,6 +177,9 @@ func (t *Topic[T]) publishSlow(ctx context.Context, v T, sync bool) error {
 func (t *Topic[T]) publish(ctx context.Context, v T) error {
 	s := t.snap.Load()
 	if len(s.single) == 0 && len(s.groups) == 0 {
+		if s.deleted {
+			return t.deletedErr()
+		}
 		t.unrouted.Add(1)
 		return nil
 	}
@@ -272,6 +284,9 @@ func (w *waiter) done(err error) {
 func (t *Topic[T]) publishSync(ctx context.Context, v T) error {
 	s := t.snap.Load()
 	if len(s.single) == 0 && len(s.groups) == 0 {
+		if s.deleted {
+			return t.deletedErr()
+		}
 		t.unrouted.Add(1)
 		return nil
 	}
