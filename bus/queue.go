@@ -221,12 +221,16 @@ func (s *Subscription[T]) pushSlow(ctx context.Context, m *Message[T], hc *msgCt
 		}
 		return nil
 	}
+	// Counted under pmu: once the end has closed the ring (under pmu), it
+	// may finish and fold the counters at any moment.
+	disconnect := s.countFull()
 	q.pmu.Unlock()
 	if w != nil {
 		w.add()
 		w.done(&DropError{Subscriber: s.name, Reason: ReasonFull})
 	}
-	if s.dropFull(m) {
+	s.notify(m, ReasonFull)
+	if disconnect {
 		s.end(ReasonDisconnect, ErrDisconnected)
 	}
 	return nil

@@ -258,14 +258,8 @@ func (s *Subscription[T]) notifyEvicted(ms []Message[T]) {
 	}
 }
 
-// dropFull counts a message that found the queue full, and reports whether
+// countFull counts a message that found the queue full, and reports whether
 // the policy now disconnects the subscription.
-func (s *Subscription[T]) dropFull(m *Message[T]) bool {
-	disconnect := s.countFull()
-	s.notify(m, ReasonFull)
-	return disconnect
-}
-
 func (s *Subscription[T]) countFull() bool {
 	s.dropped[ReasonFull].Add(1)
 	return s.policy.kind == policyDisconnect && s.consec.Add(1) >= int64(s.policy.after)
