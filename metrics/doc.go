@@ -22,7 +22,7 @@
 //	| `fxbus_subscriber_disconnects_total` | counter   | `topic`, `subscriber`            | subscriptions ended by their DisconnectAfter policy                                              |
 //	| `fxbus_subscribers`                  | gauge     | `topic`                          | live subscriptions attached to the topic now, wildcard ones included                             |
 //	| `fxbus_queue_depth`                  | gauge     | `topic`, `subscriber`            | events waiting in the subscriber's queue or being handled: the in-process consumer lag           |
-//	| `fxbus_queue_capacity`               | gauge     | `topic`, `subscriber`            | the subscriber's queue size (Buffer): at this depth its policy blocks or drops                   |
+//	| `fxbus_queue_capacity`               | gauge     | `topic`, `subscriber`            | the subscriber's queue size (Buffer): waiting events beyond it are blocked or dropped by policy |
 //	| `fxbus_handler_duration_seconds`     | histogram | `topic`, `subscriber`            | duration of each handler call (each attempt), in seconds; classic buckets and a native histogram |
 //	| `fxbus_handler_calls_total`          | counter   | `topic`, `subscriber`, `outcome` | handler calls (each attempt), by outcome                                                         |
 //
