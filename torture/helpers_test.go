@@ -34,8 +34,8 @@ func waitGroup(t testing.TB, ctx context.Context, wg *sync.WaitGroup, what strin
 	}
 }
 
-// waitClosed waits for ch to be closed, or fails the test when ctx ends
-// first.
+// waitClosed waits for ch to be closed (or to yield a value), or fails the
+// test when ctx ends first.
 func waitClosed(t testing.TB, ctx context.Context, ch <-chan struct{}, what string) {
 	t.Helper()
 	select {
