@@ -110,6 +110,9 @@ func topicFor[T any](b *Bus, name string) (*Topic[T], error) {
 // again for the same name with the same type returns the same topic; with
 // another type it is a *TypeError. Topics live as long as the bus.
 func NewTopic[T any](b *Bus, name string) (*Topic[T], error) {
+	if b == nil {
+		return nil, errors.New("bus: nil *Bus: make one with bus.New")
+	}
 	if err := ValidateTopic(name); err != nil {
 		return nil, err
 	}
@@ -299,6 +302,9 @@ func (b *Bus) fromHandler(ctx context.Context) bool {
 // WaitIdle waits until no queue holds a message and no handler runs, or ctx
 // ends. It does not stop publishers; it is for tests and for shutdown.
 func (b *Bus) WaitIdle(ctx context.Context) error {
+	if ctx == nil {
+		return errors.New("bus: WaitIdle: nil context")
+	}
 	wait := 20 * time.Microsecond
 	var last idleScan
 	for {
@@ -355,6 +361,11 @@ func (b *Bus) scan() idleScan {
 // and returns a *ShutdownError that names each subscriber and its count.
 // Calling Close again waits for the first call and returns nil.
 func (b *Bus) Close(ctx context.Context) error {
+	if ctx == nil {
+		// Refused before anything starts: a panic half-way would leave the
+		// bus draining for ever, and later Close calls returning nil.
+		return errors.New("bus: Close: nil context: pass one whose deadline bounds the drain")
+	}
 	first := false
 	b.closeOnce.Do(func() { first = true })
 	if !first {

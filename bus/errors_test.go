@@ -240,3 +240,44 @@ func catchPanic(f func() error) (err error) {
 	}()
 	return f()
 }
+
+// TestNilBusAndContext: a nil *Bus or a nil context is an error, and a
+// refused Close leaves the bus as it was, so that a later Close works.
+func TestNilBusAndContext(t *testing.T) {
+	if _, err := NewTopic[int](nil, "x"); err == nil || !strings.Contains(err.Error(), "nil *Bus") {
+		t.Errorf("NewTopic(nil bus): %v", err)
+	}
+	if _, err := Subscribe[int](context.Background(), nil, "x"); err == nil || !strings.Contains(err.Error(), "nil *Bus") {
+		t.Errorf("Subscribe(nil bus): %v", err)
+	}
+	if _, err := Handle(context.Background(), nil, "x", namedHandler); err == nil || !strings.Contains(err.Error(), "nil *Bus") {
+		t.Errorf("Handle(nil bus): %v", err)
+	}
+	b := New()
+	top := mustTopic[int](t, b, "nil.ctx")
+	s := mustSub(t, top)
+	mustPublish(t, top, 1) // the bus is not idle
+	for name, f := range map[string]func() error{
+		"WaitIdle": func() error { return b.WaitIdle(nilCtx()) },
+		"Close":    func() error { return b.Close(nilCtx()) },
+	} {
+		err := catchPanic(f)
+		var pe *PanicError
+		if err == nil || errors.As(err, &pe) || !strings.Contains(err.Error(), "nil context") {
+			t.Errorf("%s(nil): %v", name, err)
+		}
+	}
+	if err := top.Publish(testCtx(t), 2); err != nil {
+		t.Errorf("Publish after a refused Close: %v", err)
+	}
+	go func() {
+		for range s.C {
+		}
+	}()
+	if err := b.Close(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(s.Err(), ErrClosed) {
+		t.Errorf("Err() after Close = %v", s.Err())
+	}
+}
