@@ -28,6 +28,7 @@ type Bus struct {
 	mu      sync.Mutex
 	topics  map[string]topicImpl
 	subs    []subscription // in subscription order
+	ending  []subscription // ended, but a handler call may still run
 	nextID  uint64
 	retired map[statsKey]*SubscriptionStats // counters of ended subscriptions
 
@@ -289,6 +290,7 @@ func (b *Bus) remove(s subscription) {
 	}
 	if i := slices.Index(b.subs, s); i >= 0 {
 		b.subs = slices.Delete(b.subs, i, i+1)
+		b.ending = append(b.ending, s)
 	}
 }
 
@@ -337,7 +339,7 @@ type idleScan struct {
 // have changed its counters, and one still running makes its scan not idle.
 func (b *Bus) scan() idleScan {
 	b.mu.Lock()
-	subs := slices.Clone(b.subs)
+	subs := slices.Concat(b.subs, b.ending)
 	b.mu.Unlock()
 	sc := idleScan{idle: true}
 	for _, s := range subs {
@@ -377,7 +379,7 @@ func (b *Bus) Close(ctx context.Context) error {
 	drainErr := b.WaitIdle(ctx)
 	b.mu.Lock()
 	b.state.Store(stateClosed)
-	subs := slices.Clone(b.subs)
+	subs := slices.Concat(b.ending, b.subs)
 	b.mu.Unlock()
 	before := make([]uint64, len(subs))
 	for i, s := range subs {

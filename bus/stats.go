@@ -111,6 +111,7 @@ func (b *Bus) retire(c *core) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.ending = slices.DeleteFunc(b.ending, func(s subscription) bool { return s.info() == c })
 	k := statsKey{c.pattern, c.name}
 	if r, ok := b.retired[k]; ok {
 		r.add(&ss)
@@ -138,7 +139,8 @@ func (b *Bus) Stats() Stats {
 			Published: routed + unrouted, Unrouted: unrouted, Subscribers: n,
 		})
 	}
-	subs := slices.Clone(b.subs)
+	live := len(b.subs)
+	subs := slices.Concat(b.subs, b.ending)
 	topics := make([][]string, len(subs))
 	for i, s := range subs {
 		for _, t := range s.info().topics {
@@ -157,17 +159,25 @@ func (b *Bus) Stats() Stats {
 	}
 	b.mu.Unlock()
 
-	for i, s := range subs {
+	// One entry per pattern and name: the live subscription (its settings
+	// win), ended ones whose last handler call still runs, and the retired.
+	merged := retired
+	for i := len(subs) - 1; i >= 0; i-- { // ending first, so live settings win
+		s := subs[i]
 		c := s.info()
 		ss := c.stats(s.queued)
-		ss.Topics, ss.Active = topics[i], true
-		if r, ok := retired[statsKey{c.pattern, c.name}]; ok {
+		ss.Topics, ss.Active = topics[i], i < live
+		k := statsKey{c.pattern, c.name}
+		if r, ok := merged[k]; ok {
 			ss.add(&r)
-			delete(retired, statsKey{c.pattern, c.name})
+			ss.Active = ss.Active || r.Active
+			if !ss.Active || len(ss.Topics) == 0 {
+				ss.Topics = r.Topics
+			}
 		}
-		st.Subscriptions = append(st.Subscriptions, ss)
+		merged[k] = ss
 	}
-	for _, r := range retired {
+	for _, r := range merged {
 		st.Subscriptions = append(st.Subscriptions, r)
 	}
 	slices.SortFunc(st.Topics, func(a, b TopicStats) int { return cmp.Compare(a.Name, b.Name) })

@@ -1,0 +1,80 @@
+package bus
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestStatsShowEndingHandler: a handler subscription that ended (here by its
+// DisconnectAfter policy) while a call still runs stays in Stats, inactive,
+// with the message in hand counted as queued; a new subscription with the
+// same name shares its entry instead of duplicating it.
+func TestStatsShowEndingHandler(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b := New()
+	top, err := NewTopic[int](b, "ending.stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	h := func(ctx context.Context, v int) error {
+		started <- struct{}{}
+		<-release
+		return nil
+	}
+	s, err := top.Handle(ctx, h, Name("slow"), Buffer(1), WithPolicy(DisconnectAfter(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := top.Publish(ctx, 1); err != nil { // taken by the handler
+		t.Fatal(err)
+	}
+	<-started
+	for i := 2; i <= 3; i++ { // 2 waits in the ring, 3 is dropped and disconnects
+		if err := top.Publish(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Err() != ErrDisconnected {
+		t.Fatalf("Err %v, want ErrDisconnected", s.Err())
+	}
+	one := func(want bool) SubscriptionStats {
+		t.Helper()
+		var found []SubscriptionStats
+		for _, st := range b.Stats().Subscriptions {
+			if st.Name == "slow" {
+				found = append(found, st)
+			}
+		}
+		if len(found) != 1 {
+			t.Fatalf("%d stats entries for slow, want 1: %+v", len(found), found)
+		}
+		if found[0].Active != want {
+			t.Errorf("Active %v, want %v", found[0].Active, want)
+		}
+		return found[0]
+	}
+	st := one(false)
+	if st.Queued != 1 || st.Published != 3 || st.Dropped[ReasonFull] != 1 || st.Dropped[ReasonDisconnect] != 1 {
+		t.Errorf("while the last call runs: %+v, want queued 1 (in hand), published 3, 1 full and 1 disconnect", st)
+	}
+	// Subscribing again under the same name keeps one entry.
+	if _, err := top.Handle(ctx, func(context.Context, int) error { return nil }, Name("slow")); err != nil {
+		t.Fatal(err)
+	}
+	st = one(true)
+	if st.Published != 3 {
+		t.Errorf("after subscribing again: published %d, want 3", st.Published)
+	}
+	close(release)
+	<-s.Done()
+	st = one(true)
+	if st.Queued != 0 || st.Delivered != 1 || st.Disconnects != 1 {
+		t.Errorf("after the call returned: %+v, want delivered 1, queued 0, 1 disconnect", st)
+	}
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
