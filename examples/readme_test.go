@@ -69,6 +69,7 @@ func TestREADMEShowsTheCode(t *testing.T) {
 		{"the email registration", "app/handlers.go", "func newEmail", "\n}\n", false},
 		{"the dead-letter handler", "app/handlers.go", "func newDeadLetters", "\n}\n", false},
 		{"testing with fxtest", "app/app_test.go", "func startApp(", "\n}\n", false},
+		{"fxtest example", "../fxtest/example_test.go", "func TestValidator(", "\n}\n", false},
 		{"metrics table", "../metrics/METRICS.md", "| name ", "\n\n", false},
 		{"labels table", "../metrics/METRICS.md", "| label | values |", "\n\n", false},
 	}
