@@ -69,7 +69,7 @@ func TestConsumerClosesItselfWhilePublisherWaits(t *testing.T) {
 		consumer <- n
 	}()
 	waitFor(t, consumer, "consumer ended")
-	if err := <-published; err != nil {
+	if err := await(t, published, "published"); err != nil {
 		t.Errorf("Publish: %v", err)
 	}
 	if !errors.Is(s.Err(), ErrUnsubscribed) {

@@ -157,6 +157,18 @@ func waitFor[T any](t testing.TB, ch <-chan T, what string) {
 	}
 }
 
+// await receives from ch, or fails the test after testTimeout.
+func await[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(testTimeout):
+		t.Fatalf("%s: not within %v", what, testTimeout)
+	}
+	panic("unreachable")
+}
+
 // waitIdle waits until the bus holds no message and runs no handler.
 func waitIdle(t testing.TB, b *Bus) {
 	t.Helper()

@@ -110,7 +110,7 @@ func TestInvariantChannelClosedOnce(t *testing.T) {
 		// Read a little, then end the subscription in one of three ways
 		// while the publishers run.
 		for range round % 5 {
-			<-s.C
+			await(t, s.C, "s.C")
 		}
 		switch round % 3 {
 		case 0:
@@ -302,7 +302,7 @@ func TestInvariantBlockedPublishHonoursClose(t *testing.T) {
 					t.Fatal(err)
 				}
 				mustPublish(t, top, 0)
-				<-started
+				await(t, started, "started")
 				mustPublish(t, top, 1)
 			}
 			published := make(chan error, 1)
@@ -322,7 +322,7 @@ func TestInvariantBlockedPublishHonoursClose(t *testing.T) {
 			}
 			close(release)
 			var se *ShutdownError
-			if err := <-closed; !errors.As(err, &se) || len(se.Leftovers) != 1 || se.Leftovers[0].Count != 2 {
+			if err := await(t, closed, "closed"); !errors.As(err, &se) || len(se.Leftovers) != 1 || se.Leftovers[0].Count != 2 {
 				t.Errorf("Close = %v, want 2 messages lost for s", err)
 			}
 			waitDone(t, s)

@@ -308,7 +308,7 @@ func TestBlockWaitsForRoom(t *testing.T) {
 			} else {
 				close(gate)
 			}
-			if err := <-published; err != nil {
+			if err := await(t, published, "published"); err != nil {
 				t.Fatal(err)
 			}
 			waitIdle(t, b)
@@ -366,7 +366,7 @@ func TestBlockHonoursContext(t *testing.T) {
 					t.Fatal(err)
 				}
 				mustPublish(t, top, 1)
-				<-started
+				await(t, started, "started")
 				mustPublish(t, top, 2) // fills the ring
 			}
 			ctx, cancel := context.WithCancel(testCtx(t))
@@ -444,7 +444,7 @@ func TestOnDropMayCloseSubscription(t *testing.T) {
 				}, Buffer(1), WithPolicy(tt.policy), onDrop)
 				if err == nil {
 					mustPublish(t, top, 0)
-					<-started
+					await(t, started, "started")
 				}
 			} else {
 				s, err = top.Subscribe(context.Background(), Buffer(1), WithPolicy(tt.policy), onDrop)

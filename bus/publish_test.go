@@ -77,7 +77,7 @@ func TestPublishSyncWaitsForRoom(t *testing.T) {
 	if got := recvN(t, s, 2); got[0] != 1 || got[1] != 2 {
 		t.Errorf("got %v", got)
 	}
-	if err := <-done; err != nil {
+	if err := await(t, done, "done"); err != nil {
 		t.Fatal(err)
 	}
 	if d := subStats(t, b, "sync.room", "s").Dropped; d.Total() != 0 {
@@ -102,9 +102,9 @@ func TestPublishSyncGivesUp(t *testing.T) {
 	ctx, cancel := context.WithCancel(testCtx(t))
 	done := make(chan error, 1)
 	go func() { done <- top.PublishSync(ctx, 1) }()
-	<-started
+	await(t, started, "started")
 	cancel()
-	err := <-done
+	err := await(t, done, "done")
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "gave up waiting") {
 		t.Errorf("PublishSync = %v, want it to give up with context.Canceled", err)
 	}
@@ -352,7 +352,7 @@ func TestCorrelationPropagation(t *testing.T) {
 		t.Errorf("channel subscriber got ID %v, want %v", m.CorrelationID, id)
 	}
 	for range 2 {
-		if got := <-ids; got != id {
+		if got := await(t, ids, "ids"); got != id {
 			t.Errorf("a handler saw ID %v, want %v", got, id)
 		}
 	}
@@ -369,7 +369,7 @@ func TestCorrelationPropagation(t *testing.T) {
 		t.Errorf("the chain changed the new IDs: %v %v, want %v %v", e1.CorrelationID, e2.CorrelationID, a.CorrelationID, c.CorrelationID)
 	}
 	for range 4 {
-		<-ids
+		await(t, ids, "ids")
 	}
 	waitIdle(t, b)
 }
@@ -406,7 +406,7 @@ func TestHandlerBlockedOnOwnQueue(t *testing.T) {
 			}
 			mustPublish(t, top, 0)
 			if bounded {
-				if err := <-returned; !errors.Is(err, context.DeadlineExceeded) {
+				if err := await(t, returned, "returned"); !errors.Is(err, context.DeadlineExceeded) {
 					t.Errorf("Publish with a bounded context = %v", err)
 				}
 				if err := b.Close(testCtx(t)); err != nil {
@@ -425,7 +425,7 @@ func TestHandlerBlockedOnOwnQueue(t *testing.T) {
 			if !errors.As(err, &se) || len(se.Leftovers) != 1 || se.Leftovers[0].Count != 2 {
 				t.Errorf("Close = %v, want 2 lost for self", err)
 			}
-			if err := <-returned; err != nil && !errors.Is(err, ErrClosed) {
+			if err := await(t, returned, "returned"); err != nil && !errors.Is(err, ErrClosed) {
 				t.Errorf("the handler's Publish returned %v", err)
 			}
 			checkBalance(t, b.Stats())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -159,7 +160,7 @@ func raceRound(t *testing.T, seed uint64) {
 				return
 			default:
 			}
-			time.Sleep(0) // yield; the load decides when to go on
+			runtime.Gosched() // the load decides when to go on
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		defer cancel()

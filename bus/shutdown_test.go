@@ -64,10 +64,10 @@ func TestCloseDrains(t *testing.T) {
 	default:
 	}
 	close(release)
-	if err := <-closed; err != nil {
+	if err := await(t, closed, "closed"); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	<-read
+	await(t, read, "read")
 	if !slices.Equal(got, seq(0, n)) {
 		t.Errorf("channel subscriber got %d messages, want %d in order", len(got), n)
 	}
@@ -98,7 +98,7 @@ func TestCloseWaitsForRunningHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustPublish(t, top, 1)
-	<-started
+	await(t, started, "started")
 	closed := closeAsync(t, b, testCtx(t), probe)
 	select {
 	case err := <-closed:
@@ -106,7 +106,7 @@ func TestCloseWaitsForRunningHandler(t *testing.T) {
 	default:
 	}
 	close(release)
-	if err := <-closed; err != nil {
+	if err := await(t, closed, "closed"); err != nil {
 		t.Fatal(err)
 	}
 	if !returned.Load() {
@@ -147,7 +147,7 @@ func TestCloseDrainsHandlerChain(t *testing.T) {
 	// Only now let A publish: every message of the chain is published while
 	// the bus drains.
 	close(gate)
-	if err := <-closed; err != nil {
+	if err := await(t, closed, "closed"); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	if got := len(last); got != n {
@@ -216,7 +216,7 @@ func TestCloseDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustPublish(t, top, 0)
-	<-started
+	await(t, started, "started")
 	mustPublish(t, top, 1, 2, 3, 4)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -273,7 +273,7 @@ func TestCloseKillGrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustPublish(t, top, 1)
-	<-started
+	await(t, started, "started")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err = b.Close(ctx)
@@ -336,7 +336,7 @@ func TestCloseDuringDrain(t *testing.T) {
 	if v := recv(t, s).Value; v != 1 {
 		t.Errorf("got %d", v)
 	}
-	if err := <-closed; err != nil {
+	if err := await(t, closed, "closed"); err != nil {
 		t.Fatal(err)
 	}
 }
