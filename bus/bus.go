@@ -82,6 +82,7 @@ type topicImpl interface {
 type subscription interface {
 	info() *core
 	queued() uint64
+	held() uint64
 	end(reason DropReason, err error)
 }
 
@@ -396,23 +397,36 @@ func (b *Bus) Close(ctx context.Context) error {
 	defer t.Stop()
 	grace := t.C
 	var leftovers []Leftover
-	stuck := false
+	stuck, expired := false, false
 	for i, s := range subs {
 		c := s.info()
 		running := false
-		select {
-		case <-c.finished:
-		case <-grace:
-			running, stuck = true, true
-		}
-		if running {
+		if expired {
 			select {
 			case <-c.finished:
-				running = false
 			default:
+				running = true
+			}
+		} else {
+			select {
+			case <-c.finished:
+			case <-grace:
+				expired = true
+				select {
+				case <-c.finished:
+				default:
+					running = true
+				}
 			}
 		}
-		if n := c.dropped[ReasonShutdown].Load() - before[i]; n > 0 || running {
+		n := c.dropped[ReasonShutdown].Load() - before[i]
+		if running {
+			stuck = true
+			// What the stuck activations took but have not started: it is
+			// dropped with ReasonShutdown once their handlers return.
+			n += s.held()
+		}
+		if n > 0 || running {
 			leftovers = append(leftovers, Leftover{Topic: c.pattern, Subscriber: c.name, Count: n, Running: running})
 		}
 	}

@@ -82,12 +82,23 @@ type subConfig struct {
 	errs        []error
 }
 
+// MaxBuffer bounds Buffer: a queue is allocated whole when the subscription
+// is made, so a larger one is almost always a mistake (and may not fit in
+// memory).
+const MaxBuffer = 1 << 24
+
+// MaxConcurrency bounds Concurrency.
+const MaxConcurrency = 1 << 16
+
 // Buffer sets the queue size: how many messages may wait for the subscriber.
-// It must be at least 1; the default is DefaultBuffer.
+// It must be between 1 and MaxBuffer; the default is DefaultBuffer.
 func Buffer(n int) SubscribeOption {
 	return subOption(func(c *subConfig) {
-		if n < 1 {
+		switch {
+		case n < 1:
 			c.errs = append(c.errs, fmt.Errorf("bus: buffer %d: must be at least 1", n))
+		case n > MaxBuffer:
+			c.errs = append(c.errs, fmt.Errorf("bus: buffer %d: must be at most %d (the queue is allocated up front)", n, MaxBuffer))
 		}
 		c.buffer = n
 	})
@@ -133,8 +144,11 @@ func QueueGroup(group string) SubscribeOption {
 // 1, handles messages one at a time in publish order. Only Handle takes it.
 func Concurrency(n int) SubscribeOption {
 	return subOption(func(c *subConfig) {
-		if n < 1 {
+		switch {
+		case n < 1:
 			c.errs = append(c.errs, fmt.Errorf("bus: concurrency %d: must be at least 1", n))
+		case n > MaxConcurrency:
+			c.errs = append(c.errs, fmt.Errorf("bus: concurrency %d: must be at most %d", n, MaxConcurrency))
 		}
 		c.concurrency = n
 	})

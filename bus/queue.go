@@ -87,6 +87,18 @@ func (q *queue[T]) full() bool {
 	return t >= q.limit
 }
 
+// held is what the activations hold beyond the messages in their handlers'
+// hands: after the end, a message an activation took but has not started is
+// dropped once its handler returns. Each activation has at most one message
+// in a handler.
+func (s *Subscription[T]) held() uint64 {
+	if s.q == nil {
+		return 0
+	}
+	d, a := s.q.depth(), int64(s.q.active.Load())
+	return uint64(max(d-a, 0))
+}
+
 // depth is the number of messages queued or being handled.
 func (q *queue[T]) depth() int64 {
 	inflight := q.inflight.Load()

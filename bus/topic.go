@@ -233,7 +233,12 @@ func (b *Bus) endedErr() error {
 func (g *group[T]) deliver(ctx context.Context, m *Message[T], hc *msgCtx, w *waiter, block bool) error {
 	n := uint32(len(g.members))
 	if g.key != nil {
-		return g.members[fnv32(g.key(m.Value))%n].deliver(ctx, m, hc, w, block)
+		err := g.members[fnv32(g.key(m.Value))%n].deliver(ctx, m, hc, w, block)
+		if err != errEnded {
+			return err
+		}
+		// The key's member left after this publish loaded the snapshot:
+		// the group has a new membership, so any live member will do.
 	}
 	start := g.next.Add(1)
 	for i := range n {
@@ -241,7 +246,14 @@ func (g *group[T]) deliver(ctx context.Context, m *Message[T], hc *msgCtx, w *wa
 			return nil
 		}
 	}
-	return g.members[start%n].deliver(ctx, m, hc, w, block)
+	// Every member is full (or has left): the first live one applies its
+	// policy.
+	for i := range n {
+		if err := g.members[(start+i)%n].deliver(ctx, m, hc, w, block); err != errEnded {
+			return err
+		}
+	}
+	return errEnded
 }
 
 func fnv32(s string) uint32 {
@@ -299,7 +311,7 @@ func (t *Topic[T]) publishSync(ctx context.Context, v T) error {
 	w := newWaiter()
 	var errs []error
 	ended := false
-	deliver := func(x *Subscription[T]) {
+	deliver := func(x *Subscription[T]) error {
 		var err error
 		if x.q != nil && isAncestor(ctx, &x.core) {
 			// x may be the caller, or waiting on it: do not wait for it.
@@ -307,25 +319,33 @@ func (t *Topic[T]) publishSync(ctx context.Context, v T) error {
 		} else {
 			err = x.deliver(ctx, &m, hc, w, true)
 		}
-		switch {
-		case err == errEnded:
-			ended = true
-		case err != nil:
+		if err != nil && err != errEnded {
 			errs = append(errs, err)
 		}
+		return err
 	}
 	for _, x := range s.single {
-		deliver(x)
+		if deliver(x) == errEnded {
+			ended = true
+		}
 	}
 	for _, g := range s.groups {
 		n := uint32(len(g.members))
-		var x *Subscription[T]
+		var first uint32
 		if g.key != nil {
-			x = g.members[fnv32(g.key(m.Value))%n]
+			first = fnv32(g.key(m.Value)) % n
 		} else {
-			x = g.members[g.next.Add(1)%n]
+			first = g.next.Add(1) % n
 		}
-		deliver(x)
+		// The chosen member, or the next live one if it left meanwhile.
+		gone := true
+		for i := range n {
+			if deliver(g.members[(first+i)%n]) != errEnded {
+				gone = false
+				break
+			}
+		}
+		ended = ended || gone
 	}
 	w.done(nil)
 	select {

@@ -20,7 +20,6 @@ import (
 // publish reaches the group, and OnDrop closes the member the group is
 // about to pick.
 func TestQueueGroupMemberLeavesMidPublish(t *testing.T) {
-	t.Skip("BUG: a queue group member that ends after Publish loaded the topic's snapshot silently swallows the message: nobody delivers or counts it although the group has a live member — bus/topic.go group.deliver (and the ended-member early returns in Subscription.deliver / push)")
 	for _, tc := range []struct {
 		name    string
 		keyed   bool
