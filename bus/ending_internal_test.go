@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -76,5 +77,53 @@ func TestStatsShowEndingHandler(t *testing.T) {
 	}
 	if err := b.Close(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCloseReportsEveryStuckHandler: Close gives up on handlers that ignore
+// their context after one KillGrace in all, however many there are, and
+// names each of them as still running.
+func TestCloseReportsEveryStuckHandler(t *testing.T) {
+	b := New(KillGrace(10 * time.Millisecond))
+	release := make(chan struct{})
+	defer close(release)
+	started := make(chan struct{}, 3)
+	for _, name := range []string{"a", "b", "c"} {
+		top, err := NewTopic[int](b, "stuck."+name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := top.Handle(context.Background(), func(context.Context, int) error {
+			started <- struct{}{}
+			<-release // ignores its context
+			return nil
+		}, Name(name)); err != nil {
+			t.Fatal(err)
+		}
+		if err := top.Publish(context.Background(), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		<-started
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- b.Close(ctx) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return with three stuck handlers")
+	}
+	var se *ShutdownError
+	if !errors.As(err, &se) || len(se.Leftovers) != 3 {
+		t.Fatalf("Close = %v, want a ShutdownError naming the three stuck handlers", err)
+	}
+	for _, l := range se.Leftovers {
+		if !l.Running {
+			t.Errorf("%+v: not reported as running", l)
+		}
 	}
 }
