@@ -277,15 +277,25 @@ func (s *Subscription[T]) deliver(ctx context.Context, m *Message[T], hc *msgCtx
 		// snapshot: the message comes after the end and is not offered.
 		return errEnded
 	}
+	if s.sendNow(m) {
+		return nil
+	}
+	return s.sendSlow(ctx, m, block)
+}
+
+// sendNow puts m in the channel if there is room at once; then it leaves the
+// guard, which the caller entered. When there is no room the caller is still
+// inside the guard.
+func (s *Subscription[T]) sendNow(m *Message[T]) bool {
 	select {
 	case s.ch <- *m:
 		s.sent.Add(1)
 		s.exit()
 		s.kept()
-		return nil
+		return true
 	default:
+		return false
 	}
-	return s.sendSlow(ctx, m, block)
 }
 
 // try puts m in the queue if there is room at once, and counts nothing else.
@@ -296,16 +306,11 @@ func (s *Subscription[T]) try(m *Message[T], hc *msgCtx, w *waiter) bool {
 	if !s.enter() {
 		return false
 	}
-	select {
-	case s.ch <- *m:
-		s.sent.Add(1)
-		s.exit()
-		s.kept()
+	if s.sendNow(m) {
 		return true
-	default:
-		s.exit()
-		return false
 	}
+	s.exit()
+	return false
 }
 
 var timerPool sync.Pool

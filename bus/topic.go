@@ -138,7 +138,7 @@ func (t *Topic[T]) Publish(ctx context.Context, v T) error {
 	if ctx == nil || b.state.Load() != stateOpen || b.sync {
 		return t.publishSlow(ctx, v, b.sync)
 	}
-	return t.publish(ctx, v)
+	return t.publish(ctx, v, false)
 }
 
 // PublishSync sends v to every subscription of the topic and returns when
@@ -168,13 +168,10 @@ func (t *Topic[T]) publishSlow(ctx context.Context, v T, sync bool) error {
 			return ErrClosed
 		}
 	}
-	if sync {
-		return t.publishSync(ctx, v)
-	}
-	return t.publish(ctx, v)
+	return t.publish(ctx, v, sync)
 }
 
-func (t *Topic[T]) publish(ctx context.Context, v T) error {
+func (t *Topic[T]) publish(ctx context.Context, v T, sync bool) error {
 	s := t.snap.Load()
 	if len(s.single) == 0 && len(s.groups) == 0 {
 		if s.deleted {
@@ -188,6 +185,9 @@ func (t *Topic[T]) publish(ctx context.Context, v T) error {
 	var hc *msgCtx
 	if s.handlers {
 		hc = newMsgCtx(ctx, m.CorrelationID, t, t.b)
+	}
+	if sync {
+		return t.deliverSync(ctx, s, &m, hc)
 	}
 	var err error
 	for _, x := range s.single {
@@ -293,21 +293,9 @@ func (w *waiter) done(err error) {
 	}
 }
 
-func (t *Topic[T]) publishSync(ctx context.Context, v T) error {
-	s := t.snap.Load()
-	if len(s.single) == 0 && len(s.groups) == 0 {
-		if s.deleted {
-			return t.deletedErr()
-		}
-		t.unrouted.Add(1)
-		return nil
-	}
-	seq := t.published.Add(1)
-	m := Message[T]{Value: v, CorrelationID: correlationFor(ctx, t.seed, seq), Topic: t.name}
-	var hc *msgCtx
-	if s.handlers {
-		hc = newMsgCtx(ctx, m.CorrelationID, t, t.b)
-	}
+// deliverSync delivers m to every subscription of s and waits until each
+// has taken it (see PublishSync).
+func (t *Topic[T]) deliverSync(ctx context.Context, s *snapshot[T], m *Message[T], hc *msgCtx) error {
 	w := newWaiter()
 	var errs []error
 	ended := false
@@ -315,9 +303,9 @@ func (t *Topic[T]) publishSync(ctx context.Context, v T) error {
 		var err error
 		if x.q != nil && isAncestor(ctx, &x.core) {
 			// x may be the caller, or waiting on it: do not wait for it.
-			err = x.deliver(ctx, &m, hc, nil, false)
+			err = x.deliver(ctx, m, hc, nil, false)
 		} else {
-			err = x.deliver(ctx, &m, hc, w, true)
+			err = x.deliver(ctx, m, hc, w, true)
 		}
 		if err != nil && err != errEnded {
 			errs = append(errs, err)
