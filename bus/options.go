@@ -127,10 +127,12 @@ func WithPolicy(p Policy) SubscribeOption {
 	})
 }
 
-// QueueGroup puts the subscription in a queue group: subscriptions of one
-// topic (or pattern) that share a group name split its messages, each message
-// going to exactly one member, while every group and every subscription
-// outside a group still receives every message.
+// QueueGroup puts the subscription in a queue group: the subscriptions
+// attached to a topic that share a group name split its messages, each
+// message going to exactly one member, while every group and every
+// subscription outside a group still receives every message. As in NATS, a
+// group is named per topic, not per pattern: a wildcard subscription and an
+// exact one in group "g" split the messages of a topic both match.
 func QueueGroup(group string) SubscribeOption {
 	return subOption(func(c *subConfig) {
 		if err := validate(group, false); err != nil {

@@ -31,7 +31,8 @@ const (
 func Block() Policy { return Policy{kind: policyBlock} }
 
 // BlockFor is Block with a bound: a message that finds no room within d is
-// dropped for this subscriber with reason ReasonTimeout. d must be positive.
+// dropped for this subscriber with reason ReasonTimeout. BlockFor(0) is
+// Block(); a negative d is an error when the policy is used.
 func BlockFor(d time.Duration) Policy { return Policy{kind: policyBlock, maxWait: d} }
 
 // DropNewest never waits: a message that finds the queue full is dropped with
