@@ -27,9 +27,8 @@ type Bus struct {
 	// subscription, to declare a topic and to read stats; never to publish.
 	mu      sync.Mutex
 	topics  map[string]topicImpl
-	subs    []subscription // in subscription order
-	ending  []subscription // ended, but a handler call may still run
-	nextID  uint64
+	subs    []subscription                  // in subscription order
+	ending  []subscription                  // ended, but a handler call may still run
 	retired map[statsKey]*SubscriptionStats // counters of ended subscriptions
 
 	state     atomic.Int32
@@ -216,8 +215,6 @@ func subscribe[T any](ctx context.Context, b *Bus, pattern string, cfg *subConfi
 		t.attach(s)
 		s.topics = append(s.topics, t)
 	}
-	b.nextID++
-	s.id = b.nextID
 	b.subs = append(b.subs, s)
 	// Under b.mu, so that an end racing with this registration finds it.
 	s.stop = context.AfterFunc(ctx, func() { s.end(ReasonUnsubscribed, ctx.Err()) })

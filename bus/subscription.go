@@ -12,7 +12,6 @@ import (
 // and the end of its life.
 type core struct {
 	b        *Bus
-	id       uint64
 	name     string
 	pattern  string
 	group    string
