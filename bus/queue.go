@@ -99,10 +99,12 @@ func (s *Subscription[T]) held() uint64 {
 	return uint64(max(d-a, 0))
 }
 
-// depth is the number of messages queued or being handled.
+// depth is the number of messages queued or being handled. take adds to
+// inflight before it moves head, so reading head first can only overcount,
+// never miss a message in transit (maybeFinish relies on it).
 func (q *queue[T]) depth() int64 {
-	inflight := q.inflight.Load()
 	head := q.head.Load()
+	inflight := q.inflight.Load()
 	return int64(q.tail.Load()-head) + inflight
 }
 
