@@ -103,30 +103,3 @@ func (l *limiter) Errorf(format string, args ...any) {
 		l.t.Errorf("(more errors left out)")
 	}
 }
-
-func (l *limiter) failed() bool { return l.n.Load() > 0 }
-
-// drops counts drops by reason, from OnDrop or from the bus's hooks.
-type drops struct {
-	mu sync.Mutex
-	by map[bus.DropReason]uint64
-}
-
-func (d *drops) add(r bus.DropReason) {
-	d.mu.Lock()
-	if d.by == nil {
-		d.by = map[bus.DropReason]uint64{}
-	}
-	d.by[r]++
-	d.mu.Unlock()
-}
-
-func (d *drops) get() bus.DropCounts {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	c := bus.DropCounts{}
-	for r, n := range d.by {
-		c[r] = n
-	}
-	return c
-}

@@ -242,7 +242,6 @@ type loadRun struct {
 	t    *testing.T
 	b    *bus.Bus
 	errs *limiter
-	rng  *rand.Rand
 	ctx  context.Context // the run's deadline
 
 	topics [numTopics]*bus.Topic[msg]
