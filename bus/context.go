@@ -36,7 +36,7 @@ func (c *msgCtx) Done() <-chan struct{}       { return c.b.killCtx.Done() }
 func (c *msgCtx) Err() error                  { return c.b.killCtx.Err() }
 
 func (c *msgCtx) Value(k any) any {
-	switch k.(type) {
+	switch k := k.(type) {
 	case correlationKey:
 		return &c.id
 	case topicKey:
@@ -46,7 +46,7 @@ func (c *msgCtx) Value(k any) any {
 	case ancestorKey:
 		// A handler of this message may be the one publishing: never wait
 		// for a subscription that receives it.
-		if c.t.has(k.(ancestorKey).c) {
+		if c.t.has(k.c) {
 			return true
 		}
 	}

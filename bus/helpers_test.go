@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"errors"
 	"runtime"
 	"strings"
 	"testing"
@@ -229,5 +228,3 @@ func checkBalance(t testing.TB, st Stats) {
 	}
 }
 
-// isErr reports whether err is target, for table tests.
-func isErr(err, target error) bool { return errors.Is(err, target) }
