@@ -227,4 +227,3 @@ func checkBalance(t testing.TB, st Stats) {
 		}
 	}
 }
-
