@@ -34,7 +34,7 @@ func TestQueueGroupMemberLeavesMidPublish(t *testing.T) {
 			b := bus.New()
 			var subs []*bus.Subscription[string]
 			defer func() {
-				for _, s := range subs { // what they hold is not the point
+				for _, s := range subs { // already closed, unless the test failed early
 					s.Close()
 				}
 				if err := closeBus(t, b, testTimeout); err != nil {
@@ -74,6 +74,7 @@ func TestQueueGroupMemberLeavesMidPublish(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
+					subs = append(subs, s)
 					return s
 				}
 				s, err := top.Subscribe(ctx, opts...)
@@ -100,8 +101,15 @@ func TestQueueGroupMemberLeavesMidPublish(t *testing.T) {
 			if armed.Load() {
 				t.Fatal("the trap did not fire: the test no longer sets up the race")
 			}
-			ys := subStats(t, b.Stats(), "jobs", "y")
-			xs := subStats(t, b.Stats(), "jobs", "x")
+			// Settle the counters: end every subscription (what they hold
+			// is counted as dropped) and read the final stats.
+			for _, s := range subs {
+				s.Close()
+				waitClosed(t, ctx, s.Done(), s.Name()+" ending")
+			}
+			st := b.Stats()
+			checkBalance(t, st)
+			xs, ys := subStats(t, st, "jobs", "x"), subStats(t, st, "jobs", "y")
 			if got := xs.Published + ys.Published; got != 4 {
 				t.Errorf("the group's members were offered %d messages, the topic had 4: x %+v, y %+v", got, xs, ys)
 			}
