@@ -10,7 +10,7 @@
 //     must agree with the bus's Stats message by message. The run lasts
 //     -torture.duration in all (20s by default, 3s with -short):
 //
-//     go test -race -run TestLoad -torture.duration 5m ./torture/
+//     go test -race -run TestLoad ./torture/ -torture.duration=5m
 //
 //   - Faults: handlers that panic, hang past their timeout or publish in
 //     loops; a stop deadline that expires during a drain; Stop while
