@@ -142,7 +142,7 @@ func TestPolicies(t *testing.T) {
 		t.Run(tt.name+"/channel", func(t *testing.T) {
 			b := newBus(t)
 			top := mustTopic[int](t, b, "policy.test")
-			var onDrop DropCounts = DropCounts{}
+			onDrop := DropCounts{}
 			var mu sync.Mutex
 			s := mustSub(t, top, Buffer(2), WithPolicy(tt.policy), Name("slow"),
 				OnDrop(func(_ Message[int], r DropReason) { mu.Lock(); onDrop[r]++; mu.Unlock() }))

@@ -16,7 +16,7 @@ import (
 // closeAsync runs Close in a goroutine and returns its result channel, after
 // waiting until the bus refuses publishes from outside handlers (probe is a
 // topic of b without subscribers).
-func closeAsync(t *testing.T, b *Bus, ctx context.Context, probe *Topic[struct{}]) <-chan error {
+func closeAsync(ctx context.Context, t *testing.T, b *Bus, probe *Topic[struct{}]) <-chan error {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- b.Close(ctx) }()
@@ -57,7 +57,7 @@ func TestCloseDrains(t *testing.T) {
 		}
 	}()
 	mustPublish(t, top, seq(0, n)...)
-	closed := closeAsync(t, b, testCtx(t), probe)
+	closed := closeAsync(testCtx(t), t, b, probe)
 	select {
 	case err := <-closed:
 		t.Fatalf("Close returned (%v) while a handler still had messages", err)
@@ -99,7 +99,7 @@ func TestCloseWaitsForRunningHandler(t *testing.T) {
 	}
 	mustPublish(t, top, 1)
 	await(t, started, "started")
-	closed := closeAsync(t, b, testCtx(t), probe)
+	closed := closeAsync(testCtx(t), t, b, probe)
 	select {
 	case err := <-closed:
 		t.Fatalf("Close returned (%v) while a handler ran", err)
@@ -143,7 +143,7 @@ func TestCloseDrainsHandlerChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustPublish(t, a, seq(1, n+1)...)
-	closed := closeAsync(t, b, testCtx(t), probe)
+	closed := closeAsync(testCtx(t), t, b, probe)
 	// Only now let A publish: every message of the chain is published while
 	// the bus drains.
 	close(gate)
@@ -323,7 +323,7 @@ func TestCloseDuringDrain(t *testing.T) {
 	probe := mustTopic[struct{}](t, b, "during.probe")
 	s := mustSub(t, top, Buffer(1))
 	mustPublish(t, top, 1) // keeps the bus draining until read
-	closed := closeAsync(t, b, testCtx(t), probe)
+	closed := closeAsync(testCtx(t), t, b, probe)
 	if err := top.Publish(testCtx(t), 2); !errors.Is(err, ErrClosed) {
 		t.Errorf("Publish while draining: %v", err)
 	}

@@ -210,11 +210,11 @@ func (t *Topic[T]) publish(ctx context.Context, v T, sync bool) error {
 // publish loaded its snapshot returns: the message was not offered to it.
 var errEnded = errors.New("bus: subscription ended")
 
-// keep returns the error worth reporting of old and new: errEnded only
+// keep returns the error worth reporting of old and next: errEnded only
 // when there is no other.
-func keep(old, new error) error {
+func keep(old, next error) error {
 	if old == nil || old == errEnded {
-		return new
+		return next
 	}
 	return old
 }

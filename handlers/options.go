@@ -180,13 +180,13 @@ type retryOptionFunc func(*retryPolicy) error
 func (f retryOptionFunc) applyRetry(p *retryPolicy) error { return f(p) }
 
 // Backoff sets the wait before the second attempt (initial) and the most any
-// wait may grow to (max). The defaults are 100ms and 10s.
-func Backoff(initial, max time.Duration) RetryOption {
+// wait may grow to (ceiling). The defaults are 100ms and 10s.
+func Backoff(initial, ceiling time.Duration) RetryOption {
 	return retryOptionFunc(func(p *retryPolicy) error {
-		if initial <= 0 || max < initial {
-			return fmt.Errorf("handlers.Backoff(%v, %v): want 0 < initial <= max", initial, max)
+		if initial <= 0 || ceiling < initial {
+			return fmt.Errorf("handlers.Backoff(%v, %v): want 0 < initial <= ceiling", initial, ceiling)
 		}
-		p.initial, p.max = initial, max
+		p.initial, p.max = initial, ceiling
 		return nil
 	})
 }
