@@ -33,6 +33,7 @@ type TypeError struct {
 	Want  string // the type that was asked for
 }
 
+// Error says which topic and which two types clash.
 func (e *TypeError) Error() string {
 	return fmt.Sprintf("bus: topic %q carries %s, not %s: use one message type per topic name, or another name", e.Topic, e.Have, e.Want)
 }
@@ -53,6 +54,7 @@ type ShutdownError struct {
 	Leftovers []Leftover
 }
 
+// Error lists each subscriber and what it lost.
 func (e *ShutdownError) Error() string {
 	var b strings.Builder
 	if e.Cause != nil {

@@ -20,6 +20,7 @@ type NameError struct {
 	Reason  string // what is wrong with it
 }
 
+// Error quotes the name, says what is wrong and gives the rules.
 func (e *NameError) Error() string {
 	kind := "topic name"
 	rules := "use tokens of letters, digits, '-' and '_' separated by '.', like \"orders.created\""

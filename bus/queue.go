@@ -400,6 +400,7 @@ type PanicError struct {
 	Stack []byte // the goroutine's stack at the panic
 }
 
+// Error gives the panic value; Stack holds the stack.
 func (e *PanicError) Error() string { return fmt.Sprintf("bus: handler panicked: %v", e.Value) }
 
 // runner is a queue as the worker pool sees it.

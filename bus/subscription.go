@@ -240,6 +240,7 @@ type DropError struct {
 	Reason     DropReason
 }
 
+// Error names the subscriber and the reason.
 func (e *DropError) Error() string {
 	return fmt.Sprintf("bus: message dropped for %s: %s", e.Subscriber, e.Reason)
 }
