@@ -10,6 +10,7 @@ import (
 	"github.com/fxbus/fxbus/handlers"
 )
 
+// OrderPlaced is the one event of the quickstart.
 type OrderPlaced struct{ ID string }
 
 func main() {
