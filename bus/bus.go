@@ -380,8 +380,10 @@ func (b *Bus) Close(ctx context.Context) error {
 	subs := slices.Concat(b.ending, b.subs)
 	b.mu.Unlock()
 	before := make([]uint64, len(subs))
+	busy := make([]bool, len(subs)) // still had work when the drain gave up
 	for i, s := range subs {
 		before[i] = s.info().dropped[ReasonShutdown].Load()
+		busy[i] = drainErr != nil && s.queued() > 0
 	}
 	for i := len(subs) - 1; i >= 0; i-- {
 		subs[i].end(ReasonShutdown, ErrClosed)
@@ -423,7 +425,7 @@ func (b *Bus) Close(ctx context.Context) error {
 			// dropped with ReasonShutdown once their handlers return.
 			n += s.held()
 		}
-		if n > 0 || running {
+		if n > 0 || running || busy[i] {
 			leftovers = append(leftovers, Leftover{Topic: c.pattern, Subscriber: c.name, Count: n, Running: running})
 		}
 	}

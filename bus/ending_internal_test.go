@@ -127,3 +127,38 @@ func TestCloseReportsEveryStuckHandler(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseNamesBusySubscriberThatLostNothing: a handler still running when
+// the drain gives up, which returns once its context is cancelled, loses
+// nothing; the ShutdownError still names it (lost 0), so that the report
+// says who kept the bus from draining.
+func TestCloseNamesBusySubscriberThatLostNothing(t *testing.T) {
+	b := New(KillGrace(5 * time.Second))
+	top, err := NewTopic[int](b, "busy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	if _, err := top.Handle(context.Background(), func(ctx context.Context, _ int) error {
+		close(started)
+		<-ctx.Done() // returns when Close gives up draining
+		return nil
+	}, Name("slow")); err != nil {
+		t.Fatal(err)
+	}
+	if err := top.Publish(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	err = b.Close(ctx)
+	var se *ShutdownError
+	if !errors.As(err, &se) {
+		t.Fatalf("Close = %v, want a *ShutdownError", err)
+	}
+	want := []Leftover{{Topic: "busy", Subscriber: "slow", Count: 0}}
+	if len(se.Leftovers) != 1 || se.Leftovers[0] != want[0] {
+		t.Errorf("leftovers %+v, want %+v", se.Leftovers, want)
+	}
+}

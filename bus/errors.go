@@ -47,8 +47,10 @@ type Leftover struct {
 }
 
 // ShutdownError is returned by Close when its context ended before every
-// queue was drained. Each entry says how many messages one subscriber lost;
-// they are counted as dropped with reason ReasonShutdown.
+// queue was drained. Each entry names a subscriber that still had work when
+// the drain gave up and says how many messages it lost (possibly 0, if it
+// caught up while the bus closed); they are counted as dropped with reason
+// ReasonShutdown.
 type ShutdownError struct {
 	Cause     error // the context's error; nil when only publishes racing with Close were lost
 	Leftovers []Leftover
