@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,17 +20,47 @@ type (
 type msgCtx struct {
 	parent context.Context
 	id     CorrelationID
-	topic  string
 	t      topicImpl
 	b      *Bus
 }
 
-func newMsgCtx(parent context.Context, id CorrelationID, t topicImpl, b *Bus) *msgCtx {
+// ctxBlock is how handler contexts are allocated: a publish takes the next
+// one of its topic's current block, so that publishing to handlers makes one
+// allocation per ctxBlockSize messages instead of one per message. A block
+// stays in memory while any handler keeps one of its contexts.
+type ctxBlock struct {
+	next atomic.Int32
+	ctxs [ctxBlockSize]msgCtx
+}
+
+const ctxBlockSize = 32
+
+// newMsgCtx returns the handler context of a message published on t with
+// ctx and correlation ID id.
+func (t *topicBase) newMsgCtx(parent context.Context, id CorrelationID, ti topicImpl) *msgCtx {
 	if parent == nil {
 		parent = context.Background()
 	}
-	return &msgCtx{parent: parent, id: id, topic: t.base().name, t: t, b: b}
+	var c *msgCtx
+	if blk := t.ctxs.Load(); blk != nil {
+		if i := blk.next.Add(1) - 1; i < ctxBlockSize {
+			c = &blk.ctxs[i]
+		}
+	}
+	if c == nil {
+		// The block ran out (or this is the first): start a new one. Two
+		// publishers may both do so; each keeps the context it took.
+		blk := new(ctxBlock)
+		blk.next.Store(1)
+		t.ctxs.Store(blk)
+		c = &blk.ctxs[0]
+	}
+	*c = msgCtx{parent: parent, id: id, t: ti, b: t.b}
+	return c
 }
+
+// topic returns the name of the message's topic.
+func (c *msgCtx) topic() *string { return &c.t.base().name }
 
 func (c *msgCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
 func (c *msgCtx) Done() <-chan struct{}       { return c.b.killCtx.Done() }
@@ -40,7 +71,7 @@ func (c *msgCtx) Value(k any) any {
 	case correlationKey:
 		return &c.id
 	case topicKey:
-		return &c.topic
+		return c.topic()
 	case busKey:
 		return c.b
 	case ancestorKey:
@@ -59,7 +90,7 @@ func (c *msgCtx) Value(k any) any {
 	return c.parent.Value(k)
 }
 
-func (c *msgCtx) String() string { return "bus.handlerContext(" + c.topic + ")" }
+func (c *msgCtx) String() string { return "bus.handlerContext(" + *c.topic() + ")" }
 
 // syncCtx is a handler's context for a PublishSync delivery: it also marks
 // the subscription as waited on, so that a nested PublishSync does not wait

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -430,5 +431,68 @@ func TestHandlerBlockedOnOwnQueue(t *testing.T) {
 			}
 			checkBalance(t, b.Stats())
 		})
+	}
+}
+
+// TestHandlerContextPerMessage: handler contexts are handed out in blocks
+// (see ctxBlock); under concurrent publishers, across many blocks, every
+// handler call still gets the context of its own message: its publisher's
+// correlation ID and values, and the topic.
+func TestHandlerContextPerMessage(t *testing.T) {
+	type key struct{}
+	const publishers, each = 4, 3 * ctxBlockSize
+	b := newBus(t)
+	top := mustTopic[int](t, b, "ctx.per.message")
+	type seen struct {
+		v     int
+		id    CorrelationID
+		val   any
+		topic string
+	}
+	got := make(chan seen, publishers*each)
+	_, err := top.Handle(testCtx(t), func(ctx context.Context, v int) error {
+		id, _ := CorrelationIDFrom(ctx)
+		name, _ := TopicFrom(ctx)
+		got <- seen{v, id, ctx.Value(key{}), name}
+		return nil
+	}, Buffer(publishers*each), Concurrency(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make(map[int]CorrelationID)
+	var wg sync.WaitGroup
+	for p := range publishers {
+		ids := make([]CorrelationID, each)
+		for i := range ids {
+			ids[i] = NewCorrelationID()
+			want[p*each+i] = ids[i]
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, id := range ids {
+				v := p*each + i
+				ctx := context.WithValue(WithCorrelationID(context.Background(), id), key{}, v)
+				if err := top.Publish(ctx, v); err != nil {
+					t.Errorf("Publish(%d): %v", v, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for range publishers * each {
+		var s seen
+		select {
+		case s = <-got:
+		case <-time.After(testTimeout):
+			t.Fatalf("%d handler calls missing", len(want))
+		}
+		if s.id != want[s.v] || s.val != s.v || s.topic != "ctx.per.message" {
+			t.Errorf("message %d: handler saw ID %v, value %v, topic %q; want ID %v, value %d", s.v, s.id, s.val, s.topic, want[s.v], s.v)
+		}
+		delete(want, s.v)
+	}
+	if len(want) != 0 {
+		t.Errorf("%d messages never reached the handler", len(want))
 	}
 }

@@ -40,10 +40,13 @@ type queue[T any] struct {
 	shut  atomic.Bool // no publisher can add any more
 
 	_      [64]byte
-	pmu    sync.Mutex    // publishers
-	tail   atomic.Uint64 // next slot to fill; written under pmu
-	limit  uint64        // tail may grow to this without reading head; under pmu
-	closed bool          // under pmu
+	pmu    sync.Mutex // publishers
+	ptail  uint64     // the publishers' copy of tail; under pmu
+	limit  uint64     // tail may grow to this without reading head; under pmu
+	closed bool       // under pmu
+
+	_    [64]byte
+	tail atomic.Uint64 // next slot to fill; written under pmu
 
 	_       [64]byte
 	waiters atomic.Int32 // publishers waiting for room
@@ -72,14 +75,15 @@ func (q *queue[T]) put(m *Message[T], hc *msgCtx, w *waiter) {
 	if w != nil {
 		w.add()
 	}
-	t := q.tail.Load()
+	t := q.ptail
 	q.slots[t&q.mask] = entry[T]{v: m.Value, hc: hc, w: w}
+	q.ptail = t + 1
 	q.tail.Store(t + 1)
 }
 
 // full reports whether the ring has no room. The caller holds pmu.
 func (q *queue[T]) full() bool {
-	t := q.tail.Load()
+	t := q.ptail
 	if t < q.limit {
 		return false
 	}

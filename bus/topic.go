@@ -23,9 +23,10 @@ type topicBase struct {
 	name      string
 	typ       reflect.Type
 	b         *Bus
-	seed      uint64        // random half of the correlation IDs made here
-	published atomic.Uint64 // publishes that matched at least one subscription
-	unrouted  atomic.Uint64 // publishes that matched none
+	seed      uint64                   // random half of the correlation IDs made here
+	published atomic.Uint64            // publishes that matched at least one subscription
+	unrouted  atomic.Uint64            // publishes that matched none
+	ctxs      atomic.Pointer[ctxBlock] // handler contexts being handed out
 }
 
 func (t *topicBase) base() *topicBase { return t }
@@ -184,7 +185,7 @@ func (t *Topic[T]) publish(ctx context.Context, v T, sync bool) error {
 	m := Message[T]{Value: v, CorrelationID: correlationFor(ctx, t.seed, seq), Topic: t.name}
 	var hc *msgCtx
 	if s.handlers {
-		hc = newMsgCtx(ctx, m.CorrelationID, t, t.b)
+		hc = t.newMsgCtx(ctx, m.CorrelationID, t)
 	}
 	if sync {
 		return t.deliverSync(ctx, s, &m, hc)
