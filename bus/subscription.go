@@ -87,6 +87,7 @@ type Subscription[T any] struct {
 	C <-chan Message[T]
 
 	ch     chan Message[T]
+	waits  bool // a channel subscription with policy Block and no maximum wait
 	q      *queue[T]
 	key    func(T) string
 	onDrop func(Message[T], DropReason)
@@ -109,6 +110,7 @@ func newSub[T any](cfg *subConfig, fn func(context.Context, T) error, key func(T
 	if fn == nil {
 		s.ch = make(chan Message[T], buf)
 		s.C = s.ch
+		s.waits = cfg.policy.kind == policyBlock && cfg.policy.maxWait == 0
 		return s
 	}
 	conc := max(cfg.concurrency, 1)
@@ -298,6 +300,17 @@ func (s *Subscription[T]) sendNow(m *Message[T]) bool {
 	}
 }
 
+// sendWait puts m in the channel, waiting for room as long as it takes, and
+// leaves the guard, which the caller entered. Waiting cannot hang the end of
+// the subscription: end empties the channel until every sender inside the
+// guard has left.
+func (s *Subscription[T]) sendWait(m *Message[T]) {
+	s.ch <- *m
+	s.sent.Add(1)
+	s.exit()
+	s.kept()
+}
+
 // try puts m in the queue if there is room at once, and counts nothing else.
 func (s *Subscription[T]) try(m *Message[T], hc *msgCtx, w *waiter) bool {
 	if s.q != nil {
@@ -347,10 +360,7 @@ func (s *Subscription[T]) sendSlow(ctx context.Context, m *Message[T], block boo
 		}
 		cancel := ctx.Done()
 		if d == 0 && cancel == nil {
-			s.ch <- *m
-			s.sent.Add(1)
-			s.exit()
-			s.kept()
+			s.sendWait(m)
 			return nil
 		}
 		var tc <-chan time.Time

@@ -191,7 +191,18 @@ func (t *Topic[T]) publish(ctx context.Context, v T, sync bool) error {
 		return t.deliverSync(ctx, s, &m, hc)
 	}
 	var err error
+	done := ctx.Done()
 	for _, x := range s.single {
+		if x.waits && done == nil {
+			// A channel subscription that blocks without limit, and a
+			// publisher that cannot give up: a plain send (see sendWait).
+			if !x.enter() {
+				err = keep(err, errEnded)
+				continue
+			}
+			x.sendWait(&m)
+			continue
+		}
 		if e := x.deliver(ctx, &m, hc, nil, false); e != nil {
 			err = keep(err, e)
 		}
