@@ -195,12 +195,15 @@ func (t *Topic[T]) publish(ctx context.Context, v T, sync bool) error {
 	for _, x := range s.single {
 		if x.waits && done == nil {
 			// A channel subscription that blocks without limit, and a
-			// publisher that cannot give up: a plain send (see sendWait).
+			// publisher that cannot give up: a plain send, inline (see
+			// sendWait; kept has nothing to reset under policy Block).
 			if !x.enter() {
 				err = keep(err, errEnded)
 				continue
 			}
-			x.sendWait(&m)
+			x.ch <- m
+			x.sent.Add(1)
+			x.exit()
 			continue
 		}
 		if e := x.deliver(ctx, &m, hc, nil, false); e != nil {
