@@ -3,6 +3,8 @@ package bus
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
 	"testing"
 )
 
@@ -76,4 +78,60 @@ func TestConsumerClosesItselfWhilePublisherWaits(t *testing.T) {
 		t.Errorf("Err() = %v", s.Err())
 	}
 	checkBalance(t, b.Stats())
+}
+
+// Workers that earlier work left idle each take one activation: once slow
+// handlers hold all of them, the next activation gets a worker of its own
+// instead of waiting behind them in the run queue.
+func TestSlowHandlersDoNotStarveThePool(t *testing.T) {
+	b := newBus(t)
+	const slow = 8
+	// Warm up: slow handler calls at once leave slow idle workers behind.
+	warm := mustTopic[int](t, b, "starve.warm")
+	started, gate := make(chan struct{}, slow), make(chan struct{})
+	for i := range slow {
+		if _, err := warm.Handle(testCtx(t), func(context.Context, int) error {
+			started <- struct{}{}
+			<-gate
+			return nil
+		}, Name(fmt.Sprint("warm", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustPublish(t, warm, 1)
+	for range slow {
+		waitFor(t, started, "warm-up handler started")
+	}
+	close(gate)
+	ctx := testCtx(t)
+	for b.pool.idle.Load() < slow {
+		if ctx.Err() != nil {
+			t.Fatalf("%d of %d workers went idle", b.pool.idle.Load(), slow)
+		}
+		runtime.Gosched() // nothing to wait on but the count
+	}
+	top := mustTopic[int](t, b, "starve")
+	release := make(chan struct{})
+	defer close(release)
+	for i := range slow {
+		if _, err := top.Handle(testCtx(t), func(context.Context, int) error {
+			<-release
+			return nil
+		}, Name(fmt.Sprint("slow", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fast := make(chan int, 1)
+	if _, err := top.Handle(testCtx(t), func(_ context.Context, v int) error {
+		fast <- v
+		return nil
+	}, Name("fast")); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		mustPublish(t, top, i)
+		if v := await(t, fast, "fast handler"); v != i {
+			t.Fatalf("fast handler got %d, want %d", v, i)
+		}
+	}
 }

@@ -410,28 +410,52 @@ func (e *PanicError) Error() string { return fmt.Sprintf("bus: handler panicked:
 // runner is a queue as the worker pool sees it.
 type runner interface{ run() }
 
-// pool runs queue activations. An activation is handed to a parked worker if
-// one waits; otherwise a new worker starts, so that a slow handler never
-// holds up another subscription. Workers park until the bus closes; there are
-// never more than the activations that ran at once.
+// pool runs queue activations on a set of worker goroutines that grows on
+// demand. A worker with nothing to do waits on the run queue, first yielding
+// the processor a few times, then parked. A submit hands its activation to a
+// waiting worker if it can claim one, and otherwise starts a worker for it, so
+// that an activation never waits behind a running handler (a slow handler
+// never holds up another subscription). Workers stay until the bus closes;
+// there are never more than the activations that ran at once.
 type pool struct {
 	runq    chan runner
 	quit    chan struct{}
+	idle    atomic.Int32 // waiting workers that no submit has claimed
 	mu      sync.Mutex
 	stopped bool
 	wg      sync.WaitGroup
 }
 
+// runqSize is the run queue's buffer: enough that a submit that claimed a
+// worker rarely waits to hand over.
+const runqSize = 256
+
+// idleRounds is how many times a worker with nothing to do yields before it
+// parks: a submit that finds it still there costs no wake-up.
+const idleRounds = 4
+
 func (p *pool) init() {
-	p.runq = make(chan runner)
+	p.runq = make(chan runner, runqSize)
 	p.quit = make(chan struct{})
 }
 
 func (p *pool) submit(r runner) {
-	select {
-	case p.runq <- r:
-		return
-	default:
+	for {
+		n := p.idle.Load()
+		if n <= 0 {
+			break
+		}
+		if p.idle.CompareAndSwap(n, n-1) {
+			// Every claim stands for a waiting worker that will take one
+			// activation from runq (or drain it, if the bus closes).
+			p.runq <- r
+			select {
+			case <-p.quit:
+				p.drain() // the claimed worker may have left already
+			default:
+			}
+			return
+		}
 	}
 	p.mu.Lock()
 	if p.stopped {
@@ -446,11 +470,40 @@ func (p *pool) submit(r runner) {
 
 func (p *pool) worker(r runner) {
 	defer p.wg.Done()
-	for {
+	for r != nil {
 		r.run()
+		r = p.next()
+	}
+}
+
+// next waits for an activation; nil when the bus has closed.
+func (p *pool) next() runner {
+	p.idle.Add(1)
+	for range idleRounds {
 		select {
-		case r = <-p.runq:
-		case <-p.quit:
+		case r := <-p.runq:
+			return r
+		default:
+			runtime.Gosched()
+		}
+	}
+	select {
+	case r := <-p.runq:
+		return r
+	case <-p.quit:
+		p.drain()
+		return nil
+	}
+}
+
+// drain runs what the run queue holds, once the bus has closed: the
+// activations only settle their accounting then.
+func (p *pool) drain() {
+	for {
+		select {
+		case r := <-p.runq:
+			r.run()
+		default:
 			return
 		}
 	}
