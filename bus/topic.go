@@ -48,6 +48,7 @@ type snapshot[T any] struct {
 	single   []*Subscription[T] // subscriptions outside queue groups
 	groups   []*group[T]
 	handlers bool // some target is a handler: publishes build a handler context
+	plain    bool // every target is a channel subscription that waits without limit
 	deleted  bool // the topic was deleted: publishes fail
 }
 
@@ -122,6 +123,8 @@ func (t *Topic[T]) rebuild() {
 		}
 		ns.groups[i].members = append(ns.groups[i].members, s)
 	}
+	ns.plain = len(ns.single) > 0 && len(ns.groups) == 0 &&
+		!slices.ContainsFunc(ns.single, func(s *Subscription[T]) bool { return !s.waits })
 	t.snap.Store(ns)
 }
 
@@ -139,7 +142,35 @@ func (t *Topic[T]) Publish(ctx context.Context, v T) error {
 	if ctx == nil || b.state.Load() != stateOpen || b.sync {
 		return t.publishSlow(ctx, v, b.sync)
 	}
+	if s := t.snap.Load(); s.plain && ctx.Done() == nil {
+		return t.publishPlain(ctx, s, v)
+	}
 	return t.publish(ctx, v, false)
+}
+
+// publishPlain is publish when every subscription of s is a channel
+// subscription with policy Block and no maximum wait, and ctx cannot end:
+// each gets a plain channel send. Waiting cannot hang the end of a
+// subscription: end empties the channel until every sender inside the guard
+// has left. It is kept apart from publish, and small, because it is the
+// common case and every nanosecond of it counts.
+func (t *Topic[T]) publishPlain(ctx context.Context, s *snapshot[T], v T) error {
+	seq := t.published.Add(1)
+	m := Message[T]{Value: v, CorrelationID: correlationFor(ctx, t.seed, seq), Topic: t.name}
+	ended := false
+	for _, x := range s.single {
+		if !x.enter() {
+			ended = true // it ended after s was loaded: not offered
+			continue
+		}
+		x.ch <- m
+		x.sent.Add(1)
+		x.exit()
+	}
+	if ended {
+		return t.b.endedErr()
+	}
+	return nil
 }
 
 // PublishSync sends v to every subscription of the topic and returns when
