@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 )
 
 // TestPublishToEndedSubscription covers the race where a publish loaded its
@@ -47,5 +48,92 @@ func TestPublishToEndedSubscription(t *testing.T) {
 	defer b.Close(context.Background())
 	if err := b.endedErr(); err != nil {
 		t.Errorf("endedErr on an open bus: %v, want nil (the subscription just left)", err)
+	}
+}
+
+// TestPublishPlainToEndedSubscription: the same race on the plain path
+// (every subscription a Block channel, a context that cannot end). A
+// subscription that ended after the snapshot was loaded is skipped without
+// moving its counters; the others still get the message; the publisher is
+// told nil while the bus is open and ErrClosed once it has closed.
+func TestPublishPlainToEndedSubscription(t *testing.T) {
+	ctx := context.Background()
+	b := New()
+	top, err := NewTopic[int](b, "ended.plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, err := top.Subscribe(ctx, Name("gone"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := top.Subscribe(ctx, Name("kept"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := top.snap.Load()
+	if !stale.plain {
+		t.Fatal("two Block channel subscriptions: the snapshot is not plain")
+	}
+	gone.Close()
+	if err := top.publishPlain(ctx, stale, 1); err != nil {
+		t.Errorf("publishPlain with one subscription gone, bus open: %v, want nil", err)
+	}
+	if m := <-kept.C; m.Value != 1 {
+		t.Errorf("kept got %d, want 1", m.Value)
+	}
+	if st := gone.info().stats(gone.queued); st.Published != 0 || st.Dropped.Total() != 0 {
+		t.Errorf("a message that was not offered moved the counters: %+v", st)
+	}
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := top.publishPlain(ctx, stale, 2); !errors.Is(err, ErrClosed) {
+		t.Errorf("publishPlain after Close: %v, want ErrClosed", err)
+	}
+	for _, s := range []*Subscription[int]{gone, kept} {
+		if _, ok := <-s.C; ok {
+			t.Errorf("%s: a message after the end", s.Name())
+		}
+	}
+}
+
+// TestPlainSnapshot: the plain path is taken only when every subscription is
+// a channel subscription that waits without limit.
+func TestPlainSnapshot(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		opts  [][]SubscribeOption
+		plain bool
+	}{
+		{"none", nil, false},
+		{"block", [][]SubscribeOption{{}, {WithPolicy(Block())}}, true},
+		{"blockfor", [][]SubscribeOption{{}, {WithPolicy(BlockFor(time.Second))}}, false},
+		{"drop", [][]SubscribeOption{{}, {WithPolicy(DropNewest())}}, false},
+		{"group", [][]SubscribeOption{{QueueGroup("g")}}, false},
+		{"handler", [][]SubscribeOption{{}, nil}, false},
+	} {
+		b := New()
+		top, err := NewTopic[int](b, "plain."+tc.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range tc.opts {
+			if o == nil {
+				_, err = top.Handle(ctx, func(context.Context, int) error { return nil })
+			} else {
+				_, err = top.Subscribe(ctx, o...)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := top.snap.Load().plain; got != tc.plain {
+			t.Errorf("%s: plain = %v, want %v", tc.name, got, tc.plain)
+		}
+		if err := b.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
