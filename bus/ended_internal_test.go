@@ -99,20 +99,22 @@ func TestPublishPlainToEndedSubscription(t *testing.T) {
 }
 
 // TestPlainSnapshot: the plain path is taken only when every subscription is
-// a channel subscription that waits without limit.
+// a channel subscription that waits without limit, the queues path only when
+// every subscription is a handler outside a queue group.
 func TestPlainSnapshot(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
-		name  string
-		opts  [][]SubscribeOption
-		plain bool
+		name          string
+		opts          [][]SubscribeOption // nil: a handler
+		plain, queues bool
 	}{
-		{"none", nil, false},
-		{"block", [][]SubscribeOption{{}, {WithPolicy(Block())}}, true},
-		{"blockfor", [][]SubscribeOption{{}, {WithPolicy(BlockFor(time.Second))}}, false},
-		{"drop", [][]SubscribeOption{{}, {WithPolicy(DropNewest())}}, false},
-		{"group", [][]SubscribeOption{{QueueGroup("g")}}, false},
-		{"handler", [][]SubscribeOption{{}, nil}, false},
+		{"none", nil, false, false},
+		{"block", [][]SubscribeOption{{}, {WithPolicy(Block())}}, true, false},
+		{"blockfor", [][]SubscribeOption{{}, {WithPolicy(BlockFor(time.Second))}}, false, false},
+		{"drop", [][]SubscribeOption{{}, {WithPolicy(DropNewest())}}, false, false},
+		{"group", [][]SubscribeOption{{QueueGroup("g")}}, false, false},
+		{"mixed", [][]SubscribeOption{{}, nil}, false, false},
+		{"handlers", [][]SubscribeOption{nil, nil}, false, true},
 	} {
 		b := New()
 		top, err := NewTopic[int](b, "plain."+tc.name)
@@ -129,11 +131,47 @@ func TestPlainSnapshot(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if got := top.snap.Load().plain; got != tc.plain {
-			t.Errorf("%s: plain = %v, want %v", tc.name, got, tc.plain)
+		if s := top.snap.Load(); s.plain != tc.plain || s.queues != tc.queues {
+			t.Errorf("%s: plain = %v, queues = %v; want %v, %v", tc.name, s.plain, s.queues, tc.plain, tc.queues)
 		}
 		if err := b.Close(ctx); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestPublishQueuesToEndedSubscription: the race of
+// TestPublishPlainToEndedSubscription on the handlers-only path.
+func TestPublishQueuesToEndedSubscription(t *testing.T) {
+	ctx := context.Background()
+	b := New()
+	top, err := NewTopic[int](b, "ended.queues")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan int, 1)
+	gone, err := top.Handle(ctx, func(context.Context, int) error { return nil }, Name("gone"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := top.Handle(ctx, func(_ context.Context, v int) error { got <- v; return nil }, Name("kept")); err != nil {
+		t.Fatal(err)
+	}
+	stale := top.snap.Load()
+	gone.Close()
+	if err := top.publishQueues(ctx, stale, 1); err != nil {
+		t.Errorf("publishQueues with one subscription gone, bus open: %v, want nil", err)
+	}
+	if v := <-got; v != 1 {
+		t.Errorf("kept got %d, want 1", v)
+	}
+	if st := gone.info().stats(gone.queued); st.Published != 0 || st.Dropped.Total() != 0 {
+		t.Errorf("a message that was not offered moved the counters: %+v", st)
+	}
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := top.publishQueues(ctx, stale, 2); !errors.Is(err, ErrClosed) {
+		t.Errorf("publishQueues after Close: %v, want ErrClosed", err)
 	}
 }

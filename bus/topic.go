@@ -49,6 +49,7 @@ type snapshot[T any] struct {
 	groups   []*group[T]
 	handlers bool // some target is a handler: publishes build a handler context
 	plain    bool // every target is a channel subscription that waits without limit
+	queues   bool // every target is a handler subscription outside a queue group
 	deleted  bool // the topic was deleted: publishes fail
 }
 
@@ -125,6 +126,8 @@ func (t *Topic[T]) rebuild() {
 	}
 	ns.plain = len(ns.single) > 0 && len(ns.groups) == 0 &&
 		!slices.ContainsFunc(ns.single, func(s *Subscription[T]) bool { return !s.waits })
+	ns.queues = len(ns.single) > 0 && len(ns.groups) == 0 &&
+		!slices.ContainsFunc(ns.single, func(s *Subscription[T]) bool { return s.q == nil })
 	t.snap.Store(ns)
 }
 
@@ -144,8 +147,29 @@ func (t *Topic[T]) Publish(ctx context.Context, v T) error {
 	}
 	if s := t.snap.Load(); s.plain && ctx.Done() == nil {
 		return t.publishPlain(ctx, s, v)
+	} else if s.queues {
+		return t.publishQueues(ctx, s, v)
 	}
 	return t.publish(ctx, v, false)
+}
+
+// publishQueues is publish when every subscription of s is a handler
+// subscription outside a queue group: one handler context for the message,
+// and a push to each queue.
+func (t *Topic[T]) publishQueues(ctx context.Context, s *snapshot[T], v T) error {
+	seq := t.published.Add(1)
+	m := Message[T]{Value: v, CorrelationID: correlationFor(ctx, t.seed, seq), Topic: t.name}
+	hc := t.newMsgCtx(ctx, m.CorrelationID, t)
+	var err error
+	for _, x := range s.single {
+		if e := x.push(ctx, &m, hc, nil, false); e != nil {
+			err = keep(err, e)
+		}
+	}
+	if err == errEnded {
+		return t.b.endedErr()
+	}
+	return err
 }
 
 // publishPlain is publish when every subscription of s is a channel
