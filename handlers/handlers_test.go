@@ -339,6 +339,7 @@ func TestBadOptions(t *testing.T) {
 		{"empty name", Register[order]("t", &auditor{}, Name("")), "handlers.Name"},
 		{"nil option", Register[order]("t", &auditor{}, nil), "option 1 of 1 is nil"},
 		{"concurrency", Register[order]("t", &auditor{}, Concurrency(0)), "handlers.Concurrency(0)"},
+		{"concurrency too high", Register[order]("t", &auditor{}, Concurrency(bus.MaxConcurrency+1)), "must be at most bus.MaxConcurrency"},
 		{"timeout", Register[order]("t", &auditor{}, Timeout(0)), "handlers.Timeout(0s)"},
 		{"retry", Register[order]("t", &auditor{}, Retry(0)), "handlers.Retry(0)"},
 		{"backoff", Register[order]("t", &auditor{}, Retry(2, Backoff(time.Second, time.Millisecond))), "handlers.Backoff"},

@@ -76,8 +76,12 @@ func WithSubscribeOptions(opts ...bus.SubscribeOption) Option {
 // messages after it.
 func Concurrency(n int) Option {
 	return optionFunc(func(c *config) {
-		if n < 1 {
+		switch {
+		case n < 1:
 			c.errorf("handlers.Concurrency(%d): must be at least 1 (1 keeps publish order)", n)
+			return
+		case n > bus.MaxConcurrency:
+			c.errorf("handlers.Concurrency(%d): must be at most bus.MaxConcurrency (%d)", n, bus.MaxConcurrency)
 			return
 		}
 		c.subOpts = append(c.subOpts, bus.Concurrency(n))
