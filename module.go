@@ -40,6 +40,7 @@ const (
 var Module = fx.Module("fxbus",
 	fx.Provide(fx.Private, resolveConfig, newLog),
 	fx.Provide(newBus),
+	fx.Supply(&handlers.GroupReader{}),
 	fx.Invoke(run),
 )
 

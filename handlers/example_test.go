@@ -149,6 +149,9 @@ func (m *Mailer) Handle(ctx context.Context, o Order) error {
 func ExampleProvide() {
 	app := fx.New(
 		fx.NopLogger,
+		// fxbus.Module runs the registrations; this example lists them
+		// instead, so it says that it reads the group itself.
+		fx.Supply(&handlers.GroupReader{}),
 		fx.Supply(func(s string) { fmt.Println(s) }),
 		handlers.Provide(NewAuditHandler),
 		handlers.ProvideHandler[Order]("orders.created", NewMailer, handlers.Name("mail")),

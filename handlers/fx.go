@@ -20,6 +20,28 @@ const (
 	flattenTag = `group:"` + Group + `,flatten"`
 )
 
+// GroupReader marks an fx app in which something runs the registrations of
+// Group: fxbus.Module supplies one. Provide, Supply and ProvideHandler check
+// for it when the app is built, so that handlers registered in an app without
+// fxbus.Module are an error instead of never running. An app that reads Group
+// itself supplies one too: fx.Supply(&handlers.GroupReader{}).
+type GroupReader struct{}
+
+type readerIn struct {
+	fx.In
+	Reader *GroupReader `optional:"true"`
+}
+
+// requireReader is the check that an app built with registrations runs them.
+func requireReader(what string) fx.Option {
+	return fx.Invoke(func(in readerIn) error {
+		if in.Reader == nil {
+			return fmt.Errorf("%s: the app registers handlers but nothing runs them: add fxbus.Module to its fx.Options", what)
+		}
+		return nil
+	})
+}
+
 // Provide puts the Registrations that constructors return into the Group
 // value group, so that a handler is registered in one line of fx.Options:
 //
@@ -40,6 +62,7 @@ func Provide(constructors ...any) fx.Option {
 		}
 		opts = append(opts, fx.Provide(fx.Annotate(ctor, fx.ResultTags(tag))))
 	}
+	opts = append(opts, requireReader("handlers.Provide"))
 	return fx.Options(opts...)
 }
 
@@ -74,7 +97,7 @@ func Supply(regs ...Registration) fx.Option {
 	for _, r := range regs {
 		vals = append(vals, fx.Annotated{Group: Group, Target: r})
 	}
-	return fx.Supply(vals...)
+	return fx.Options(fx.Supply(vals...), requireReader("handlers.Supply"))
 }
 
 // ProvideHandler registers the handler that ctor builds for topic, so that a
@@ -91,7 +114,10 @@ func ProvideHandler[T any](topic string, ctor any, opts ...Option) fx.Option {
 	if err != nil {
 		return fx.Error(fmt.Errorf("handlers.ProvideHandler[%s](%q): %w", reflect.TypeFor[T](), topic, err))
 	}
-	return fx.Provide(fx.Annotate(fn, fx.ResultTags(groupTag)))
+	return fx.Options(
+		fx.Provide(fx.Annotate(fn, fx.ResultTags(groupTag))),
+		requireReader(fmt.Sprintf("handlers.ProvideHandler[%s](%q)", reflect.TypeFor[T](), topic)),
+	)
 }
 
 // handlerConstructor returns a function with ctor's parameters that calls

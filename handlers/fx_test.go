@@ -65,6 +65,7 @@ func TestFxGroup(t *testing.T) {
 	var regs []Registration
 	app := fx.New(
 		fx.NopLogger,
+		fx.Supply(&GroupReader{}), // this test reads the group itself
 		fx.Supply(st),
 		Provide(newAuditHandler, newPaymentHandlers),
 		ProvideHandler[order]("orders.created", newMailer, Name("mail")),
@@ -137,7 +138,7 @@ func TestFxBadConstructors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			app := fx.New(fx.NopLogger, tt.opt, fx.Invoke(func(groupParams) {}))
+			app := fx.New(fx.NopLogger, fx.Supply(&GroupReader{}), tt.opt, fx.Invoke(func(groupParams) {}))
 			err := app.Err()
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("app error: %v, want one containing %q", err, tt.want)
@@ -152,6 +153,7 @@ func TestProvideHandlerShapes(t *testing.T) {
 	var regs []Registration
 	app := fx.New(
 		fx.NopLogger,
+		fx.Supply(&GroupReader{}), // this test reads the group itself
 		fx.Supply(st),
 		ProvideHandler[order]("o", func(st *store) func(context.Context, order) error {
 			return func(context.Context, order) error { st.add("func"); return nil }
@@ -190,5 +192,32 @@ func TestSort(t *testing.T) {
 	}
 	if want := []string{"/", "a/x", "a/y", "b/x"}; !slices.Equal(got, want) {
 		t.Errorf("Sort: %v, want %v", got, want)
+	}
+}
+
+// Registrations in an app where nothing reads the group (no fxbus.Module)
+// are an error when the app is built, that says what to add; with a
+// GroupReader the same app builds.
+func TestRegistrationsWithoutReader(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opt  fx.Option
+		want string
+	}{
+		{"Provide", Provide(newAuditHandler), "handlers.Provide"},
+		{"Supply", Supply(RegisterFunc("t", func(context.Context, int) error { return nil })), "handlers.Supply"},
+		{"ProvideHandler", ProvideHandler[order]("orders.created", newMailer), `handlers.ProvideHandler[handlers.order]("orders.created")`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			app := fx.New(fx.NopLogger, fx.Supply(&store{}), tc.opt)
+			err := app.Err()
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "add fxbus.Module") {
+				t.Fatalf("app error: %v, want one naming %s and saying to add fxbus.Module", err, tc.want)
+			}
+			app = fx.New(fx.NopLogger, fx.Supply(&store{}, &GroupReader{}), tc.opt)
+			if err := app.Err(); err != nil {
+				t.Fatalf("with a GroupReader: %v", err)
+			}
+		})
 	}
 }
