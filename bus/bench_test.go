@@ -210,3 +210,69 @@ func BenchmarkHandlers(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFloor asks how close Publish to one channel subscriber can come to
+// a raw channel, given what the bus promises. Beside the raw channel and the
+// bus, impl=envelope sends the bus's Message on a plain channel, and
+// impl=floor does only the work that every delivery needs for the bus's
+// guarantees: the topic's publish counter (Stats, and the sequence behind
+// the correlation ID), the correlation ID, the sender guard that lets a
+// subscription end (and its channel close) while publishers race it, and the
+// subscriber's sent counter. No routing, no policy, no error handling: the
+// bus cannot be cheaper than impl=floor.
+func BenchmarkFloor(b *testing.B) {
+	ctx := context.Background()
+	b.Run("impl=raw", func(b *testing.B) {
+		r := newRawFanout(1, func(event) {})
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			r.publish(event{ID: int64(i)})
+		}
+		b.StopTimer()
+		r.close()
+	})
+	floor := func(b *testing.B, work bool) {
+		var (
+			published atomic.Uint64
+			c         = core{quiet: make(chan struct{}, 1)}
+			ch        = make(chan Message[event], benchBuffer)
+			done      = make(chan struct{})
+		)
+		go func() {
+			defer close(done)
+			for range ch {
+			}
+		}()
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if !work {
+				ch <- Message[event]{Value: event{ID: int64(i)}}
+				continue
+			}
+			seq := published.Add(1)
+			m := Message[event]{Value: event{ID: int64(i)}, CorrelationID: correlationFor(ctx, 42, seq), Topic: "bench.events"}
+			if !c.enter() {
+				b.Fatal("the guard is closed")
+			}
+			ch <- m
+			c.sent.Add(1)
+			c.exit()
+		}
+		b.StopTimer()
+		close(ch)
+		<-done
+	}
+	b.Run("impl=envelope", func(b *testing.B) { floor(b, false) })
+	b.Run("impl=floor", func(b *testing.B) { floor(b, true) })
+	b.Run("impl=bus", func(b *testing.B) {
+		_, top, done := benchBus(b, 1)
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if err := top.Publish(ctx, event{ID: int64(i)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		done()
+	})
+}

@@ -42,7 +42,9 @@ type Bus struct {
 	killCtx context.Context
 	kill    context.CancelFunc
 
+	_    [64]byte // the workers write pool.idle: keep it off the lines Publish reads
 	pool pool
+	_    [64]byte
 
 	closeOnce sync.Once
 	closed    chan struct{} // closed when Close has finished

@@ -145,9 +145,31 @@ func (t *Topic[T]) Publish(ctx context.Context, v T) error {
 	if ctx == nil || b.state.Load() != stateOpen || b.sync {
 		return t.publishSlow(ctx, v, b.sync)
 	}
-	if s := t.snap.Load(); s.plain && ctx.Done() == nil {
-		return t.publishPlain(ctx, s, v)
-	} else if s.queues {
+	s := t.snap.Load()
+	if s.plain && ctx.Done() == nil {
+		// Every subscription is a channel subscription that waits without
+		// limit, and ctx cannot end: a plain send to each. Waiting cannot
+		// hang the end of a subscription: end empties the channel until
+		// every sender inside the guard has left. Inline, because it is the
+		// common case and every nanosecond of it counts.
+		seq := t.published.Add(1)
+		m := Message[T]{Value: v, CorrelationID: correlationFor(ctx, t.seed, seq), Topic: t.name}
+		ended := false
+		for _, x := range s.single {
+			if !x.enter() {
+				ended = true // it ended after s was loaded: not offered
+				continue
+			}
+			x.ch <- m
+			x.sent.Add(1)
+			x.exit()
+		}
+		if ended {
+			return b.endedErr()
+		}
+		return nil
+	}
+	if s.queues {
 		return t.publishQueues(ctx, s, v)
 	}
 	return t.publish(ctx, v, false)
@@ -170,31 +192,6 @@ func (t *Topic[T]) publishQueues(ctx context.Context, s *snapshot[T], v T) error
 		return t.b.endedErr()
 	}
 	return err
-}
-
-// publishPlain is publish when every subscription of s is a channel
-// subscription with policy Block and no maximum wait, and ctx cannot end:
-// each gets a plain channel send. Waiting cannot hang the end of a
-// subscription: end empties the channel until every sender inside the guard
-// has left. It is kept apart from publish, and small, because it is the
-// common case and every nanosecond of it counts.
-func (t *Topic[T]) publishPlain(ctx context.Context, s *snapshot[T], v T) error {
-	seq := t.published.Add(1)
-	m := Message[T]{Value: v, CorrelationID: correlationFor(ctx, t.seed, seq), Topic: t.name}
-	ended := false
-	for _, x := range s.single {
-		if !x.enter() {
-			ended = true // it ended after s was loaded: not offered
-			continue
-		}
-		x.ch <- m
-		x.sent.Add(1)
-		x.exit()
-	}
-	if ended {
-		return t.b.endedErr()
-	}
-	return nil
 }
 
 // PublishSync sends v to every subscription of the topic and returns when
