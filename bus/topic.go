@@ -48,6 +48,7 @@ type snapshot[T any] struct {
 	single   []*Subscription[T] // subscriptions outside queue groups
 	groups   []*group[T]
 	handlers bool // some target is a handler: publishes build a handler context
+	empty    bool // no target, and the topic is not deleted: the publish is unrouted
 	plain    bool // every target is a channel subscription that waits without limit
 	queues   bool // every target is a handler subscription outside a queue group
 	deleted  bool // the topic was deleted: publishes fail
@@ -124,6 +125,7 @@ func (t *Topic[T]) rebuild() {
 		}
 		ns.groups[i].members = append(ns.groups[i].members, s)
 	}
+	ns.empty = len(ns.single) == 0 && len(ns.groups) == 0
 	ns.plain = len(ns.single) > 0 && len(ns.groups) == 0 &&
 		!slices.ContainsFunc(ns.single, func(s *Subscription[T]) bool { return !s.waits })
 	ns.queues = len(ns.single) > 0 && len(ns.groups) == 0 &&
@@ -146,6 +148,10 @@ func (t *Topic[T]) Publish(ctx context.Context, v T) error {
 		return t.publishSlow(ctx, v, b.sync)
 	}
 	s := t.snap.Load()
+	if s.empty {
+		t.unrouted.Add(1)
+		return nil
+	}
 	if s.plain && ctx.Done() == nil {
 		// Every subscription is a channel subscription that waits without
 		// limit, and ctx cannot end: a plain send to each. Waiting cannot
