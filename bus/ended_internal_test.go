@@ -102,7 +102,8 @@ func TestPublishPlainToEndedSubscription(t *testing.T) {
 
 // TestPlainSnapshot: the plain path is taken only when every subscription is
 // a channel subscription that waits without limit, the queues path only when
-// every subscription is a handler outside a queue group.
+// every subscription is a handler outside a queue group, and a topic without
+// subscriptions (the zero snapshot too) is not routed.
 func TestPlainSnapshot(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -133,8 +134,8 @@ func TestPlainSnapshot(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if s := top.snap.Load(); s.plain != tc.plain || s.queues != tc.queues {
-			t.Errorf("%s: plain = %v, queues = %v; want %v, %v", tc.name, s.plain, s.queues, tc.plain, tc.queues)
+		if s := top.snap.Load(); s.plain != tc.plain || s.queues != tc.queues || s.routed != (len(tc.opts) > 0) {
+			t.Errorf("%s: plain = %v, queues = %v, routed = %v; want %v, %v, %v", tc.name, s.plain, s.queues, s.routed, tc.plain, tc.queues, len(tc.opts) > 0)
 		}
 		if err := b.Close(ctx); err != nil {
 			t.Fatal(err)

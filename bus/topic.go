@@ -48,7 +48,7 @@ type snapshot[T any] struct {
 	single   []*Subscription[T] // subscriptions outside queue groups
 	groups   []*group[T]
 	handlers bool // some target is a handler: publishes build a handler context
-	empty    bool // no target, and the topic is not deleted: the publish is unrouted
+	routed   bool // there is a target (the zero snapshot has none)
 	plain    bool // every target is a channel subscription that waits without limit
 	queues   bool // every target is a handler subscription outside a queue group
 	deleted  bool // the topic was deleted: publishes fail
@@ -125,7 +125,7 @@ func (t *Topic[T]) rebuild() {
 		}
 		ns.groups[i].members = append(ns.groups[i].members, s)
 	}
-	ns.empty = len(ns.single) == 0 && len(ns.groups) == 0
+	ns.routed = len(ns.single) > 0 || len(ns.groups) > 0
 	ns.plain = len(ns.single) > 0 && len(ns.groups) == 0 &&
 		!slices.ContainsFunc(ns.single, func(s *Subscription[T]) bool { return !s.waits })
 	ns.queues = len(ns.single) > 0 && len(ns.groups) == 0 &&
@@ -148,7 +148,10 @@ func (t *Topic[T]) Publish(ctx context.Context, v T) error {
 		return t.publishSlow(ctx, v, b.sync)
 	}
 	s := t.snap.Load()
-	if s.empty {
+	if !s.routed {
+		if s.deleted {
+			return t.deletedErr()
+		}
 		t.unrouted.Add(1)
 		return nil
 	}
