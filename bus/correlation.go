@@ -90,6 +90,12 @@ func correlationFor(ctx context.Context, seed uint64, seq uint64) CorrelationID 
 			return id
 		}
 	}
+	return newCorrelationID(seed, seq)
+}
+
+// newCorrelationID is the ID a publish without one gets: the topic's random
+// seed and the publish's sequence number, mixed.
+func newCorrelationID(seed, seq uint64) CorrelationID {
 	var id CorrelationID
 	binary.LittleEndian.PutUint64(id[:8], seed)
 	binary.LittleEndian.PutUint64(id[8:], mix64(seq))

@@ -155,14 +155,21 @@ func (t *Topic[T]) Publish(ctx context.Context, v T) error {
 		t.unrouted.Add(1)
 		return nil
 	}
-	if s.plain && ctx.Done() == nil {
+	bg := ctx == background
+	if s.plain && (bg || ctx.Done() == nil) {
 		// Every subscription is a channel subscription that waits without
 		// limit, and ctx cannot end: a plain send to each. Waiting cannot
 		// hang the end of a subscription: end empties the channel until
 		// every sender inside the guard has left. Inline, because it is the
 		// common case and every nanosecond of it counts.
 		seq := t.published.Add(1)
-		m := Message[T]{Value: v, CorrelationID: correlationFor(ctx, t.seed, seq), Topic: t.name}
+		var id CorrelationID
+		if bg {
+			id = newCorrelationID(t.seed, seq)
+		} else {
+			id = correlationFor(ctx, t.seed, seq)
+		}
+		m := Message[T]{Value: v, CorrelationID: id, Topic: t.name}
 		ended := false
 		for _, x := range s.single {
 			if !x.enter() {
