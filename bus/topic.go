@@ -467,6 +467,10 @@ func Subscribe[T any](ctx context.Context, b *Bus, pattern string, opts ...Subsc
 // The context fn receives carries the message's correlation ID and topic,
 // and is cancelled only when Close gives up waiting for handlers. A panic
 // in fn is recovered and returned as a *PanicError.
+//
+// Handler contexts are allocated in blocks of a few dozen messages: fn may
+// keep its context after it returns (in a goroutine, say), but that keeps
+// the block, and the publishers' contexts it refers to, in memory as well.
 func Handle[T any](ctx context.Context, b *Bus, pattern string, fn func(context.Context, T) error, opts ...SubscribeOption) (*Subscription[T], error) {
 	if fn == nil {
 		return nil, errors.New("bus: Handle: nil handler function")
