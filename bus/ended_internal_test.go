@@ -162,7 +162,7 @@ func TestPublishQueuesToEndedSubscription(t *testing.T) {
 	}
 	stale := top.snap.Load()
 	gone.Close()
-	if err := top.publishQueues(ctx, stale, 1); err != nil {
+	if err := top.publishQueues(ctx, stale, 1, true); err != nil {
 		t.Errorf("publishQueues with one subscription gone, bus open: %v, want nil", err)
 	}
 	if v := <-got; v != 1 {
@@ -174,7 +174,7 @@ func TestPublishQueuesToEndedSubscription(t *testing.T) {
 	if err := b.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := top.publishQueues(ctx, stale, 2); !errors.Is(err, ErrClosed) {
+	if err := top.publishQueues(ctx, stale, 2, true); !errors.Is(err, ErrClosed) {
 		t.Errorf("publishQueues after Close: %v, want ErrClosed", err)
 	}
 }

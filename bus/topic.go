@@ -186,7 +186,7 @@ func (t *Topic[T]) Publish(ctx context.Context, v T) error {
 		return nil
 	}
 	if s.queues {
-		return t.publishQueues(ctx, s, v)
+		return t.publishQueues(ctx, s, v, bg)
 	}
 	return t.publish(ctx, v, false)
 }
@@ -194,9 +194,15 @@ func (t *Topic[T]) Publish(ctx context.Context, v T) error {
 // publishQueues is publish when every subscription of s is a handler
 // subscription outside a queue group: one handler context for the message,
 // and a push to each queue.
-func (t *Topic[T]) publishQueues(ctx context.Context, s *snapshot[T], v T) error {
+func (t *Topic[T]) publishQueues(ctx context.Context, s *snapshot[T], v T, bg bool) error {
 	seq := t.published.Add(1)
-	m := Message[T]{Value: v, CorrelationID: correlationFor(ctx, t.seed, seq), Topic: t.name}
+	var id CorrelationID
+	if bg {
+		id = newCorrelationID(t.seed, seq)
+	} else {
+		id = correlationFor(ctx, t.seed, seq)
+	}
+	m := Message[T]{Value: v, CorrelationID: id, Topic: t.name}
 	hc := t.newMsgCtx(ctx, m.CorrelationID, t)
 	var err error
 	for _, x := range s.single {
