@@ -219,60 +219,76 @@ func BenchmarkHandlers(b *testing.B) {
 // the correlation ID), the correlation ID, the sender guard that lets a
 // subscription end (and its channel close) while publishers race it, and the
 // subscriber's sent counter. No routing, no policy, no error handling: the
-// bus cannot be cheaper than impl=floor.
+// bus cannot be cheaper than impl=floor. The parallel rows run the same with
+// a publisher on every P.
 func BenchmarkFloor(b *testing.B) {
 	ctx := context.Background()
-	b.Run("impl=raw", func(b *testing.B) {
-		r := newRawFanout(1, func(event) {})
-		b.ReportAllocs()
-		for i := 0; b.Loop(); i++ {
-			r.publish(event{ID: int64(i)})
+	for _, par := range []bool{false, true} {
+		prefix := ""
+		if par {
+			prefix = "parallel/"
 		}
-		b.StopTimer()
-		r.close()
-	})
-	floor := func(b *testing.B, work bool) {
-		var (
-			published atomic.Uint64
-			c         = core{quiet: make(chan struct{}, 1)}
-			ch        = make(chan Message[event], benchBuffer)
-			done      = make(chan struct{})
-		)
-		go func() {
-			defer close(done)
-			for range ch {
+		loop := func(b *testing.B, publish func(i int)) {
+			b.ReportAllocs()
+			if !par {
+				for i := 0; b.Loop(); i++ {
+					publish(i)
+				}
+				return
 			}
-		}()
-		b.ReportAllocs()
-		for i := 0; b.Loop(); i++ {
-			if !work {
-				ch <- Message[event]{Value: event{ID: int64(i)}}
-				continue
-			}
-			seq := published.Add(1)
-			m := Message[event]{Value: event{ID: int64(i)}, CorrelationID: correlationFor(ctx, 42, seq), Topic: "bench.events"}
-			if !c.enter() {
-				b.Fatal("the guard is closed")
-			}
-			ch <- m
-			c.sent.Add(1)
-			c.exit()
+			b.RunParallel(func(pb *testing.PB) {
+				for i := 0; pb.Next(); i++ {
+					publish(i)
+				}
+			})
 		}
-		b.StopTimer()
-		close(ch)
-		<-done
+		b.Run(prefix+"impl=raw", func(b *testing.B) {
+			r := newRawFanout(1, func(event) {})
+			loop(b, func(i int) { r.publish(event{ID: int64(i)}) })
+			b.StopTimer()
+			r.close()
+		})
+		floor := func(b *testing.B, work bool) {
+			var (
+				published atomic.Uint64
+				c         = core{quiet: make(chan struct{}, 1)}
+				ch        = make(chan Message[event], benchBuffer)
+				done      = make(chan struct{})
+			)
+			go func() {
+				defer close(done)
+				for range ch {
+				}
+			}()
+			loop(b, func(i int) {
+				if !work {
+					ch <- Message[event]{Value: event{ID: int64(i)}}
+					return
+				}
+				seq := published.Add(1)
+				m := Message[event]{Value: event{ID: int64(i)}, CorrelationID: correlationFor(ctx, 42, seq), Topic: "bench.events"}
+				if !c.enter() {
+					panic("the guard is closed")
+				}
+				ch <- m
+				c.sent.Add(1)
+				c.exit()
+			})
+			b.StopTimer()
+			close(ch)
+			<-done
+		}
+		b.Run(prefix+"impl=envelope", func(b *testing.B) { floor(b, false) })
+		b.Run(prefix+"impl=floor", func(b *testing.B) { floor(b, true) })
+		b.Run(prefix+"impl=bus", func(b *testing.B) {
+			_, top, done := benchBus(b, 1)
+			loop(b, func(i int) {
+				if err := top.Publish(ctx, event{ID: int64(i)}); err != nil {
+					panic(err)
+				}
+			})
+			b.StopTimer()
+			done()
+		})
 	}
-	b.Run("impl=envelope", func(b *testing.B) { floor(b, false) })
-	b.Run("impl=floor", func(b *testing.B) { floor(b, true) })
-	b.Run("impl=bus", func(b *testing.B) {
-		_, top, done := benchBus(b, 1)
-		b.ReportAllocs()
-		for i := 0; b.Loop(); i++ {
-			if err := top.Publish(ctx, event{ID: int64(i)}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.StopTimer()
-		done()
-	})
 }
