@@ -269,15 +269,12 @@ func (t *Topic[T]) publish(ctx context.Context, v T, sync bool) error {
 	for _, x := range s.single {
 		if x.waits && done == nil {
 			// A channel subscription that blocks without limit, and a
-			// publisher that cannot give up: a plain send, inline (see
-			// sendWait; kept has nothing to reset under policy Block).
+			// publisher that cannot give up: a plain send.
 			if !x.enter() {
 				err = keep(err, errEnded)
 				continue
 			}
-			x.ch <- m
-			x.sent.Add(1)
-			x.exit()
+			x.sendWait(&m)
 			continue
 		}
 		if e := x.deliver(ctx, &m, hc, nil, false); e != nil {
