@@ -416,7 +416,8 @@ type runner interface{ run() }
 // waiting worker if it can claim one, and otherwise starts a worker for it, so
 // that an activation never waits behind a running handler (a slow handler
 // never holds up another subscription). Workers stay until the bus closes;
-// there are never more than the activations that ran at once.
+// there are about as many as the activations that ran at once (a submit that
+// comes while a worker is between two activations starts one more).
 type pool struct {
 	runq    chan runner
 	quit    chan struct{}
