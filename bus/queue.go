@@ -24,9 +24,10 @@ type entry[T any] struct {
 // it while it holds messages, with at most conc activations at once; with
 // conc 1 an activation takes messages in batches. Publishers and the
 // activations keep to their own lock and cache lines: publishers append under
-// pmu and publish tail; activations take under cmu and publish head. A
-// publisher reads head only when its cached limit runs out, and active to
-// know whether an activation will see its message.
+// pmu and move tail, a plain field, so that a publish costs no fence beyond
+// its lock; activations read tail under pmu once per batch, take under cmu
+// and publish head. A publisher reads head only when its cached limit runs
+// out, and active to know whether an activation will see its message.
 type queue[T any] struct {
 	s     *Subscription[T]
 	fn    func(context.Context, T) error
@@ -41,12 +42,9 @@ type queue[T any] struct {
 
 	_      [64]byte
 	pmu    sync.Mutex // publishers
-	ptail  uint64     // the publishers' copy of tail; under pmu
+	tail   uint64     // next slot to fill; under pmu
 	limit  uint64     // tail may grow to this without reading head; under pmu
 	closed bool       // under pmu
-
-	_    [64]byte
-	tail atomic.Uint64 // next slot to fill; written under pmu
 
 	_       [64]byte
 	waiters atomic.Int32 // publishers waiting for room
@@ -75,15 +73,14 @@ func (q *queue[T]) put(m *Message[T], hc *msgCtx, w *waiter) {
 	if w != nil {
 		w.add()
 	}
-	t := q.ptail
+	t := q.tail
 	q.slots[t&q.mask] = entry[T]{v: m.Value, hc: hc, w: w}
-	q.ptail = t + 1
-	q.tail.Store(t + 1)
+	q.tail = t + 1
 }
 
 // full reports whether the ring has no room. The caller holds pmu.
 func (q *queue[T]) full() bool {
-	t := q.ptail
+	t := q.tail
 	if t < q.limit {
 		return false
 	}
@@ -109,7 +106,15 @@ func (s *Subscription[T]) held() uint64 {
 func (q *queue[T]) depth() int64 {
 	head := q.head.Load()
 	inflight := q.inflight.Load()
-	return int64(q.tail.Load()-head) + inflight
+	return int64(q.tailNow()-head) + inflight
+}
+
+// tailNow reads tail under pmu: the slots before it are filled.
+func (q *queue[T]) tailNow() uint64 {
+	q.pmu.Lock()
+	t := q.tail
+	q.pmu.Unlock()
+	return t
 }
 
 // wake makes sure an activation will see the message just added: it starts
@@ -223,7 +228,7 @@ func (s *Subscription[T]) pushSlow(ctx context.Context, m *Message[T], hc *msgCt
 	case s.policy.kind == policyDropOldest:
 		q.cmu.Lock()
 		var old entry[T]
-		if h := q.head.Load(); q.tail.Load()-h >= q.size {
+		if h := q.head.Load(); q.tail-h >= q.size {
 			i := h & q.mask
 			old, q.slots[i] = q.slots[i], entry[T]{}
 			q.head.Store(h + 1)
@@ -261,14 +266,16 @@ func (q *queue[T]) signalRoom() {
 	}
 }
 
-// take moves up to len(buf) untaken messages into buf and counts them in
-// flight. The caller holds cmu.
-func (q *queue[T]) take(buf []entry[T]) []entry[T] {
+// take moves up to len(buf) untaken messages before tail into buf and
+// counts them in flight. The caller holds cmu, and read tail under pmu.
+func (q *queue[T]) take(buf []entry[T], tail uint64) []entry[T] {
 	h := q.head.Load()
-	k := int(min(q.tail.Load()-h, uint64(len(buf))))
-	if k == 0 {
+	if tail <= h {
+		// Nothing, or tail was read before the end or a DropOldest
+		// eviction moved head past it.
 		return buf[:0]
 	}
+	k := int(min(tail-h, uint64(len(buf))))
 	for i := range k {
 		j := (h + uint64(i)) & q.mask
 		buf[i], q.slots[j] = q.slots[j], entry[T]{}
@@ -304,8 +311,9 @@ func (q *queue[T]) run() {
 	}
 	idle := 0
 	for {
+		t := q.tailNow()
 		q.cmu.Lock()
-		batch := q.take(buf)
+		batch := q.take(buf, t)
 		q.cmu.Unlock()
 		if len(batch) == 0 {
 			if idle < lingerRounds && !q.dead.Load() {
@@ -316,7 +324,7 @@ func (q *queue[T]) run() {
 			// Stop, then look again: a publisher that saw this activation
 			// still active did not start another.
 			q.active.Add(-1)
-			if q.tail.Load() == q.head.Load() || q.dead.Load() {
+			if q.tailNow() == q.head.Load() || q.dead.Load() {
 				q.maybeFinish()
 				return
 			}
@@ -369,10 +377,11 @@ func (q *queue[T]) end(reason DropReason) {
 	close(s.done) // wakes waiting publishers
 	q.pmu.Lock()
 	q.closed = true
+	t := q.tail // final: no publisher adds after closed
 	q.pmu.Unlock()
 	q.shut.Store(true)
 	q.cmu.Lock()
-	left := q.take(make([]entry[T], q.tail.Load()-q.head.Load()))
+	left := q.take(make([]entry[T], t-q.head.Load()), t)
 	n := len(left)
 	s.removed.Add(uint64(n))
 	s.dropped[reason].Add(uint64(n))
