@@ -31,6 +31,17 @@ type topicBase struct {
 
 func (t *topicBase) base() *topicBase { return t }
 
+// nextID counts a routed publish and returns the correlation ID its message
+// carries: ctx's own, or a new one. bg says that ctx is context.Background,
+// which carries none, so that the check is not made twice.
+func (t *topicBase) nextID(ctx context.Context, bg bool) CorrelationID {
+	seq := t.published.Add(1)
+	if bg {
+		return newCorrelationID(t.seed, seq)
+	}
+	return correlationFor(ctx, t.seed, seq)
+}
+
 // Name returns the topic's name.
 func (t *topicBase) Name() string { return t.name }
 
@@ -162,14 +173,7 @@ func (t *Topic[T]) Publish(ctx context.Context, v T) error {
 		// hang the end of a subscription: end empties the channel until
 		// every sender inside the guard has left. Inline, because it is the
 		// common case and every nanosecond of it counts.
-		seq := t.published.Add(1)
-		var id CorrelationID
-		if bg {
-			id = newCorrelationID(t.seed, seq)
-		} else {
-			id = correlationFor(ctx, t.seed, seq)
-		}
-		m := Message[T]{Value: v, CorrelationID: id, Topic: t.name}
+		m := Message[T]{Value: v, CorrelationID: t.nextID(ctx, bg), Topic: t.name}
 		ended := false
 		for _, x := range s.single {
 			if !x.enter() {
@@ -195,14 +199,7 @@ func (t *Topic[T]) Publish(ctx context.Context, v T) error {
 // subscription outside a queue group: one handler context for the message,
 // and a push to each queue.
 func (t *Topic[T]) publishQueues(ctx context.Context, s *snapshot[T], v T, bg bool) error {
-	seq := t.published.Add(1)
-	var id CorrelationID
-	if bg {
-		id = newCorrelationID(t.seed, seq)
-	} else {
-		id = correlationFor(ctx, t.seed, seq)
-	}
-	m := Message[T]{Value: v, CorrelationID: id, Topic: t.name}
+	m := Message[T]{Value: v, CorrelationID: t.nextID(ctx, bg), Topic: t.name}
 	hc := t.newMsgCtx(ctx, m.CorrelationID, t)
 	var err error
 	for _, x := range s.single {
@@ -255,8 +252,7 @@ func (t *Topic[T]) publish(ctx context.Context, v T, sync bool) error {
 		t.unrouted.Add(1)
 		return nil
 	}
-	seq := t.published.Add(1)
-	m := Message[T]{Value: v, CorrelationID: correlationFor(ctx, t.seed, seq), Topic: t.name}
+	m := Message[T]{Value: v, CorrelationID: t.nextID(ctx, false), Topic: t.name}
 	var hc *msgCtx
 	if s.handlers {
 		hc = t.newMsgCtx(ctx, m.CorrelationID, t)
