@@ -24,10 +24,12 @@ type entry[T any] struct {
 // it while it holds messages, with at most conc activations at once; with
 // conc 1 an activation takes messages in batches. Publishers and the
 // activations keep to their own lock and cache lines: publishers append under
-// pmu and move tail, a plain field, so that a publish costs no fence beyond
-// its lock; activations read tail under pmu once per batch, take under cmu
-// and publish head. A publisher reads head only when its cached limit runs
-// out, and active to know whether an activation will see its message.
+// pmu and move tail, a plain field; activations take under cmu and publish
+// head. A publisher reads head only when its cached limit runs out. With
+// conc 1, one counter, pending, tells the activation how many messages it
+// may take and tells a publisher whether an activation exists; the
+// activation never touches pmu. With conc above 1, activations read tail
+// under pmu and a publisher reads active to know whether to start one.
 type queue[T any] struct {
 	s     *Subscription[T]
 	fn    func(context.Context, T) error
@@ -46,9 +48,14 @@ type queue[T any] struct {
 	limit  uint64     // tail may grow to this without reading head; under pmu
 	closed bool       // under pmu
 
+	_ [64]byte
+	// pending, with conc 1: the messages put and not yet taken, plus what
+	// the activation holds; above zero exactly while an activation exists.
+	pending atomic.Int64
+
 	_       [64]byte
 	waiters atomic.Int32 // publishers waiting for room
-	active  atomic.Int32 // activations submitted or running
+	active  atomic.Int32 // activations submitted or running; with conc 1, running
 
 	_        [64]byte
 	cmu      sync.Mutex    // activations, and the end's purge
@@ -117,6 +124,19 @@ func (q *queue[T]) tailNow() uint64 {
 	return t
 }
 
+// added makes sure an activation will see the message just put, once pmu
+// is released: with concurrency 1, the publisher that moves pending from 0
+// starts the activation; otherwise wake does.
+func (q *queue[T]) added() {
+	if q.conc == 1 {
+		if q.pending.Add(1) == 1 {
+			q.s.b.pool.submit(q)
+		}
+		return
+	}
+	q.wake()
+}
+
 // wake makes sure an activation will see the message just added: it starts
 // one unless conc of them run already, and those will loop to it.
 func (q *queue[T]) wake() {
@@ -144,7 +164,7 @@ func (s *Subscription[T]) push(ctx context.Context, m *Message[T], hc *msgCtx, w
 	if !q.full() {
 		q.put(m, hc, w)
 		q.pmu.Unlock()
-		q.wake()
+		q.added()
 		s.kept()
 		return nil
 	}
@@ -161,7 +181,7 @@ func (s *Subscription[T]) tryPush(m *Message[T], hc *msgCtx, w *waiter) bool {
 	}
 	q.put(m, hc, w)
 	q.pmu.Unlock()
-	q.wake()
+	q.added()
 	s.kept()
 	return true
 }
@@ -196,7 +216,7 @@ func (s *Subscription[T]) pushSlow(ctx context.Context, m *Message[T], hc *msgCt
 				if q.waiters.Add(-1) > 0 && more {
 					q.signalRoom() // pass the room on to the next waiter
 				}
-				q.wake()
+				q.added()
 				s.kept()
 				return nil
 			}
@@ -226,20 +246,27 @@ func (s *Subscription[T]) pushSlow(ctx context.Context, m *Message[T], hc *msgCt
 		s.notify(m, reason)
 		return err
 	case s.policy.kind == policyDropOldest:
+		// The eviction and the put happen together under cmu, so that an
+		// activation never sees fewer filled slots than pending counts; a
+		// message that replaces another leaves pending as it is.
 		q.cmu.Lock()
 		var old entry[T]
+		evicted := false
 		if h := q.head.Load(); q.tail-h >= q.size {
+			evicted = true
 			i := h & q.mask
 			old, q.slots[i] = q.slots[i], entry[T]{}
 			q.head.Store(h + 1)
 			s.removed.Add(1)
 			s.dropped[ReasonEvicted].Add(1)
 		}
-		q.cmu.Unlock()
 		q.put(m, hc, w)
+		q.cmu.Unlock()
 		q.pmu.Unlock()
-		q.wake()
-		if old.hc != nil {
+		if !evicted || q.conc != 1 {
+			q.added()
+		}
+		if evicted {
 			s.notifyEntry(&old, ReasonEvicted)
 		}
 		return nil
@@ -303,17 +330,16 @@ const lingerRounds = 4
 
 // run is one activation: it handles messages until none is left.
 func (q *queue[T]) run() {
-	s := q.s
-	var one [1]entry[T]
-	buf := one[:]
-	if q.buf != nil {
-		buf = q.buf
+	if q.conc == 1 {
+		q.runSerial()
+		return
 	}
+	var one [1]entry[T]
 	idle := 0
 	for {
 		t := q.tailNow()
 		q.cmu.Lock()
-		batch := q.take(buf, t)
+		batch := q.take(one[:], t)
 		q.cmu.Unlock()
 		if len(batch) == 0 {
 			if idle < lingerRounds && !q.dead.Load() {
@@ -335,38 +361,88 @@ func (q *queue[T]) run() {
 			continue
 		}
 		idle = 0
-		if q.waiters.Load() > 0 {
-			q.signalRoom()
-		}
-		for i := range batch {
-			e := &batch[i]
-			if q.dead.Load() {
-				r := s.deadReason()
-				n := len(batch) - i
-				s.removed.Add(uint64(n))
-				s.dropped[r].Add(uint64(n))
-				q.inflight.Add(-int64(n))
-				for j := i; j < len(batch); j++ {
-					s.notifyEntry(&batch[j], r)
-				}
-				clear(batch[i:])
-				break
-			}
-			err := q.call(e)
-			if err != nil {
-				s.failed.Add(1)
-			}
-			// Settled one by one, so that a message is never both handled
-			// and in flight in Stats.
-			s.handled.Add(1)
-			q.inflight.Add(-1)
-			if e.w != nil {
-				e.w.done(err)
-			}
-			*e = entry[T]{}
-		}
-		q.maybeFinish()
+		q.handle(batch)
 	}
+}
+
+// runSerial is the activation of a queue with concurrency 1. It exists
+// while pending is above zero: it takes what pending counts beyond its own,
+// in batches, and gives its count back after each batch, keeping one while
+// it lingers so that publishers in that time start nothing. Only the
+// publisher that moves pending from 0 starts an activation.
+func (q *queue[T]) runSerial() {
+	q.active.Add(1)
+	own := int64(0) // counted in pending by this activation
+	idle := 0
+	for !q.dead.Load() {
+		avail := q.pending.Load() - own
+		if avail <= 0 {
+			if idle < lingerRounds {
+				idle++
+				runtime.Gosched()
+				continue
+			}
+			if q.pending.Add(-own) == 0 {
+				break // the next publisher starts another
+			}
+			own, idle = 0, 0 // a message came in the meantime
+			continue
+		}
+		idle = 0
+		k := min(avail, int64(len(q.buf)))
+		q.cmu.Lock()
+		if q.dead.Load() {
+			// The end's purge (under cmu, after dead) takes the ring.
+			q.cmu.Unlock()
+			break
+		}
+		batch := q.take(q.buf[:k], q.head.Load()+uint64(k))
+		q.cmu.Unlock()
+		q.handle(batch)
+		if own += k; own > 1 {
+			q.pending.Add(1 - own)
+			own = 1
+		}
+	}
+	q.active.Add(-1)
+	q.maybeFinish()
+}
+
+// handle runs the handler on each message of batch, or drops what is left
+// of it once the end has begun.
+func (q *queue[T]) handle(batch []entry[T]) {
+	s := q.s
+	if q.waiters.Load() > 0 {
+		q.signalRoom()
+	}
+	for i := range batch {
+		e := &batch[i]
+		if q.dead.Load() {
+			r := s.deadReason()
+			n := len(batch) - i
+			s.removed.Add(uint64(n))
+			s.dropped[r].Add(uint64(n))
+			q.inflight.Add(-int64(n))
+			for j := i; j < len(batch); j++ {
+				s.notifyEntry(&batch[j], r)
+			}
+			clear(batch[i:])
+			break
+		}
+		err := q.call(e)
+		if err != nil {
+			s.failed.Add(1)
+		}
+		// Settled one by one, so that a message is never both handled
+		// and in flight in Stats.
+		s.handled.Add(1)
+		q.inflight.Add(-1)
+		if e.w != nil {
+			e.w.done(err)
+		}
+		*e = entry[T]{}
+	}
+	q.maybeFinish()
 }
 
 // end ends a handler subscription: no publisher can add after it, and what
