@@ -440,6 +440,8 @@ func TestHandlerBlockedOnOwnQueue(t *testing.T) {
 // correlation ID and values, and the topic.
 func TestHandlerContextPerMessage(t *testing.T) {
 	type key struct{}
+	// Odd publishers publish with context.Background(): their messages get
+	// new correlation IDs and no values, in the same blocks as the others.
 	const publishers, each = 4, 3 * ctxBlockSize
 	b := newBus(t)
 	top := mustTopic[int](t, b, "ctx.per.message")
@@ -448,23 +450,26 @@ func TestHandlerContextPerMessage(t *testing.T) {
 		id    CorrelationID
 		val   any
 		topic string
+		ctx   context.Context // kept after the handler returned
 	}
 	got := make(chan seen, publishers*each)
 	_, err := top.Handle(testCtx(t), func(ctx context.Context, v int) error {
 		id, _ := CorrelationIDFrom(ctx)
 		name, _ := TopicFrom(ctx)
-		got <- seen{v, id, ctx.Value(key{}), name}
+		got <- seen{v, id, ctx.Value(key{}), name, ctx}
 		return nil
 	}, Buffer(publishers*each), Concurrency(3))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := make(map[int]CorrelationID)
+	want := make(map[int]CorrelationID) // for the publishers with an ID of their own
 	var wg sync.WaitGroup
 	for p := range publishers {
 		ids := make([]CorrelationID, each)
 		for i := range ids {
-			ids[i] = NewCorrelationID()
+			if p%2 == 0 {
+				ids[i] = NewCorrelationID()
+			}
 			want[p*each+i] = ids[i]
 		}
 		wg.Add(1)
@@ -472,7 +477,10 @@ func TestHandlerContextPerMessage(t *testing.T) {
 			defer wg.Done()
 			for i, id := range ids {
 				v := p*each + i
-				ctx := context.WithValue(WithCorrelationID(context.Background(), id), key{}, v)
+				ctx := context.Background()
+				if p%2 == 0 {
+					ctx = context.WithValue(WithCorrelationID(ctx, id), key{}, v)
+				}
 				if err := top.Publish(ctx, v); err != nil {
 					t.Errorf("Publish(%d): %v", v, err)
 				}
@@ -480,16 +488,44 @@ func TestHandlerContextPerMessage(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	check := func(s seen, id CorrelationID, val any, when string) {
+		t.Helper()
+		w, ok := want[s.v]
+		switch {
+		case !ok:
+			t.Errorf("message %d handled twice or never published", s.v)
+		case w == (CorrelationID{}) && (id == w || val != nil):
+			t.Errorf("message %d published with context.Background(): handler saw ID %v and value %v %s; want a new ID and no value", s.v, id, val, when)
+		case w != (CorrelationID{}) && (id != w || val != s.v):
+			t.Errorf("message %d: handler saw ID %v, value %v %s; want ID %v, value %d", s.v, id, val, when, w, s.v)
+		}
+	}
+	all := make([]seen, 0, publishers*each)
+	newIDs := make(map[CorrelationID]int)
 	for range publishers * each {
 		var s seen
 		select {
 		case s = <-got:
 		case <-time.After(testTimeout):
-			t.Fatalf("%d handler calls missing", len(want))
+			t.Fatalf("%d handler calls missing", publishers*each-len(all))
 		}
-		if s.id != want[s.v] || s.val != s.v || s.topic != "ctx.per.message" {
-			t.Errorf("message %d: handler saw ID %v, value %v, topic %q; want ID %v, value %d", s.v, s.id, s.val, s.topic, want[s.v], s.v)
+		if s.topic != "ctx.per.message" {
+			t.Errorf("message %d: handler saw topic %q", s.v, s.topic)
 		}
+		check(s, s.id, s.val, "during its call")
+		if want[s.v] == (CorrelationID{}) {
+			if o, dup := newIDs[s.id]; dup {
+				t.Errorf("messages %d and %d got the same new correlation ID %v", o, s.v, s.id)
+			}
+			newIDs[s.id] = s.v
+		}
+		all = append(all, s)
+	}
+	// A context the handler kept still says what it said during the call:
+	// no later message reused it.
+	for _, s := range all {
+		id, _ := CorrelationIDFrom(s.ctx)
+		check(s, id, s.ctx.Value(key{}), "after every message was handled")
 		delete(want, s.v)
 	}
 	if len(want) != 0 {
