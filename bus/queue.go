@@ -76,12 +76,12 @@ func newQueue[T any](s *Subscription[T], fn func(context.Context, T) error, conc
 }
 
 // put appends to the ring, which has room. The caller holds pmu.
-func (q *queue[T]) put(m *Message[T], hc *msgCtx, w *waiter) {
+func (q *queue[T]) put(v T, hc *msgCtx, w *waiter) {
 	if w != nil {
 		w.add()
 	}
 	t := q.tail
-	q.slots[t&q.mask] = entry[T]{v: m.Value, hc: hc, w: w}
+	q.slots[t&q.mask] = entry[T]{v: v, hc: hc, w: w}
 	q.tail = t + 1
 }
 
@@ -152,7 +152,9 @@ func (q *queue[T]) wake() {
 	}
 }
 
-func (s *Subscription[T]) push(ctx context.Context, m *Message[T], hc *msgCtx, w *waiter, block bool) error {
+// push offers v, whose handler context is hc, to a handler subscription
+// under its policy; block makes it wait for room whatever the policy.
+func (s *Subscription[T]) push(ctx context.Context, v T, hc *msgCtx, w *waiter, block bool) error {
 	q := s.q
 	q.pmu.Lock()
 	if q.closed {
@@ -162,24 +164,24 @@ func (s *Subscription[T]) push(ctx context.Context, m *Message[T], hc *msgCtx, w
 		return errEnded
 	}
 	if !q.full() {
-		q.put(m, hc, w)
+		q.put(v, hc, w)
 		q.pmu.Unlock()
 		q.added()
 		s.kept()
 		return nil
 	}
-	return s.pushSlow(ctx, m, hc, w, block)
+	return s.pushSlow(ctx, v, hc, w, block)
 }
 
-// tryPush adds m if there is room at once, and counts nothing else.
-func (s *Subscription[T]) tryPush(m *Message[T], hc *msgCtx, w *waiter) bool {
+// tryPush adds v if there is room at once, and counts nothing else.
+func (s *Subscription[T]) tryPush(v T, hc *msgCtx, w *waiter) bool {
 	q := s.q
 	q.pmu.Lock()
 	if q.closed || q.full() {
 		q.pmu.Unlock()
 		return false
 	}
-	q.put(m, hc, w)
+	q.put(v, hc, w)
 	q.pmu.Unlock()
 	q.added()
 	s.kept()
@@ -187,8 +189,12 @@ func (s *Subscription[T]) tryPush(m *Message[T], hc *msgCtx, w *waiter) bool {
 }
 
 // pushSlow handles a full ring. The caller holds pmu; pushSlow releases it.
-func (s *Subscription[T]) pushSlow(ctx context.Context, m *Message[T], hc *msgCtx, w *waiter, block bool) error {
+func (s *Subscription[T]) pushSlow(ctx context.Context, v T, hc *msgCtx, w *waiter, block bool) error {
 	q := s.q
+	drop := func(reason DropReason) {
+		m := Message[T]{Value: v, CorrelationID: hc.id, Topic: *hc.topic()}
+		s.notify(&m, reason)
+	}
 	switch {
 	case block || s.policy.kind == policyBlock:
 		var tc <-chan time.Time
@@ -210,7 +216,7 @@ func (s *Subscription[T]) pushSlow(ctx context.Context, m *Message[T], hc *msgCt
 				break
 			}
 			if !q.full() {
-				q.put(m, hc, w)
+				q.put(v, hc, w)
 				more := !q.full()
 				q.pmu.Unlock()
 				if q.waiters.Add(-1) > 0 && more {
@@ -243,7 +249,7 @@ func (s *Subscription[T]) pushSlow(ctx context.Context, m *Message[T], hc *msgCt
 		}
 		q.waiters.Add(-1)
 		q.maybeFinish()
-		s.notify(m, reason)
+		drop(reason)
 		return err
 	case s.policy.kind == policyDropOldest:
 		// The eviction and the put happen together under cmu, so that an
@@ -260,7 +266,7 @@ func (s *Subscription[T]) pushSlow(ctx context.Context, m *Message[T], hc *msgCt
 			s.removed.Add(1)
 			s.dropped[ReasonEvicted].Add(1)
 		}
-		q.put(m, hc, w)
+		q.put(v, hc, w)
 		q.cmu.Unlock()
 		q.pmu.Unlock()
 		if !evicted || q.conc != 1 {
@@ -279,7 +285,7 @@ func (s *Subscription[T]) pushSlow(ctx context.Context, m *Message[T], hc *msgCt
 		w.add()
 		w.done(&DropError{Subscriber: s.name, Reason: ReasonFull})
 	}
-	s.notify(m, ReasonFull)
+	drop(ReasonFull)
 	if disconnect {
 		s.end(ReasonDisconnect, ErrDisconnected)
 	}

@@ -272,7 +272,7 @@ func (s *Subscription[T]) countFull() bool {
 // handler has handled m.
 func (s *Subscription[T]) deliver(ctx context.Context, m *Message[T], hc *msgCtx, w *waiter, block bool) error {
 	if s.q != nil {
-		return s.push(ctx, m, hc, w, block)
+		return s.push(ctx, m.Value, hc, w, block)
 	}
 	if !s.enter() {
 		// The subscription ended after this publish loaded its topic's
@@ -314,7 +314,7 @@ func (s *Subscription[T]) sendWait(m *Message[T]) {
 // try puts m in the queue if there is room at once, and counts nothing else.
 func (s *Subscription[T]) try(m *Message[T], hc *msgCtx, w *waiter) bool {
 	if s.q != nil {
-		return s.tryPush(m, hc, w)
+		return s.tryPush(m.Value, hc, w)
 	}
 	if !s.enter() {
 		return false

@@ -199,11 +199,10 @@ func (t *Topic[T]) Publish(ctx context.Context, v T) error {
 // subscription outside a queue group: one handler context for the message,
 // and a push to each queue.
 func (t *Topic[T]) publishQueues(ctx context.Context, s *snapshot[T], v T, bg bool) error {
-	m := Message[T]{Value: v, CorrelationID: t.nextID(ctx, bg), Topic: t.name}
-	hc := t.newMsgCtx(ctx, m.CorrelationID, t)
+	hc := t.newMsgCtx(ctx, t.nextID(ctx, bg), t)
 	var err error
 	for _, x := range s.single {
-		if e := x.push(ctx, &m, hc, nil, false); e != nil {
+		if e := x.push(ctx, v, hc, nil, false); e != nil {
 			err = keep(err, e)
 		}
 	}
