@@ -59,7 +59,7 @@ func (c *msgCtx) parent() context.Context {
 }
 
 // newMsgCtx returns the handler context of a message published on t with
-// ctx and correlation ID id.
+// parent (nil for context.Background()) and correlation ID id.
 func (t *topicBase) newMsgCtx(parent context.Context, id CorrelationID, ti topicImpl) *msgCtx {
 	var (
 		blk *ctxBlock

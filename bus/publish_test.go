@@ -418,7 +418,7 @@ func TestHandlerBlockedOnOwnQueue(t *testing.T) {
 				}
 				return
 			}
-			waitParked(t, "(*queue[...]).call", "(*Topic[...]).Publish")
+			waitParked(t, "(*queue[...]).handleFrom", "(*Topic[...]).Publish")
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
 			err := b.Close(ctx)

@@ -57,10 +57,9 @@ type queue[T any] struct {
 	waiters atomic.Int32 // publishers waiting for room
 	active  atomic.Int32 // activations submitted or running; with conc 1, running
 
-	_        [64]byte
-	cmu      sync.Mutex    // activations, and the end's purge
-	head     atomic.Uint64 // next slot to take; written under cmu
-	inflight atomic.Int64  // taken and not settled
+	_    [64]byte
+	cmu  sync.Mutex    // activations, and the end's purge
+	head atomic.Uint64 // next slot to take; written under cmu
 }
 
 func newQueue[T any](s *Subscription[T], fn func(context.Context, T) error, conc, size int) *queue[T] {
@@ -107,13 +106,13 @@ func (s *Subscription[T]) held() uint64 {
 	return uint64(max(d-a, 0))
 }
 
-// depth is the number of messages queued or being handled. take adds to
-// inflight before it moves head, so reading head first can only overcount,
-// never miss a message in transit (maybeFinish relies on it).
+// depth is the number of messages queued or being handled: every message
+// put in the ring is counted once as handled or removed when it leaves. The
+// counters only grow, and tail is read after them, so depth can only
+// overcount, never miss a message in transit (maybeFinish relies on it).
 func (q *queue[T]) depth() int64 {
-	head := q.head.Load()
-	inflight := q.inflight.Load()
-	return int64(q.tailNow()-head) + inflight
+	settled := q.s.handled.Load() + q.s.removed.Load()
+	return int64(q.tailNow() - settled)
 }
 
 // tailNow reads tail under pmu: the slots before it are filled.
@@ -299,8 +298,8 @@ func (q *queue[T]) signalRoom() {
 	}
 }
 
-// take moves up to len(buf) untaken messages before tail into buf and
-// counts them in flight. The caller holds cmu, and read tail under pmu.
+// take moves up to len(buf) untaken messages before tail into buf. The
+// caller holds cmu, and read tail under pmu.
 func (q *queue[T]) take(buf []entry[T], tail uint64) []entry[T] {
 	h := q.head.Load()
 	if tail <= h {
@@ -313,8 +312,6 @@ func (q *queue[T]) take(buf []entry[T], tail uint64) []entry[T] {
 		j := (h + uint64(i)) & q.mask
 		buf[i], q.slots[j] = q.slots[j], entry[T]{}
 	}
-	// In flight before head moves, so that depth never misses them.
-	q.inflight.Add(int64(k))
 	q.head.Store(h + uint64(k))
 	return buf[:k]
 }
@@ -417,38 +414,64 @@ func (q *queue[T]) runSerial() {
 // handle runs the handler on each message of batch, or drops what is left
 // of it once the end has begun.
 func (q *queue[T]) handle(batch []entry[T]) {
-	s := q.s
 	if q.waiters.Load() > 0 {
 		q.signalRoom()
 	}
-	for i := range batch {
-		e := &batch[i]
-		if q.dead.Load() {
-			r := s.deadReason()
-			n := len(batch) - i
-			s.removed.Add(uint64(n))
-			s.dropped[r].Add(uint64(n))
-			q.inflight.Add(-int64(n))
-			for j := i; j < len(batch); j++ {
-				s.notifyEntry(&batch[j], r)
-			}
-			clear(batch[i:])
-			break
-		}
-		err := q.call(e)
-		if err != nil {
-			s.failed.Add(1)
-		}
-		// Settled one by one, so that a message is never both handled
-		// and in flight in Stats.
-		s.handled.Add(1)
-		q.inflight.Add(-1)
-		if e.w != nil {
-			e.w.done(err)
-		}
-		*e = entry[T]{}
+	for i := 0; i < len(batch); {
+		i = q.handleFrom(batch, i)
 	}
 	q.maybeFinish()
+}
+
+// handleFrom handles batch[i:] under one deferred recover, and returns where
+// it stopped: the end of the batch, or just after a handler that panicked,
+// whose message it settled with a PanicError.
+func (q *queue[T]) handleFrom(batch []entry[T], i int) (next int) {
+	defer func() {
+		if r := recover(); r != nil {
+			q.settle(&batch[next], &PanicError{Value: r, Stack: debug.Stack()})
+			next++
+		}
+	}()
+	for next = i; next < len(batch); next++ {
+		e := &batch[next]
+		if q.dead.Load() {
+			q.dropRest(batch[next:])
+			return len(batch)
+		}
+		var ctx context.Context = e.hc
+		if e.w != nil {
+			ctx = &syncCtx{msgCtx: e.hc, sub: &q.s.core}
+		}
+		q.settle(e, q.fn(ctx, e.v))
+	}
+	return next
+}
+
+// settle counts a handled message, one by one, so that a message is never
+// both handled and queued in Stats, and tells a PublishSync waiter.
+func (q *queue[T]) settle(e *entry[T], err error) {
+	s := q.s
+	if err != nil {
+		s.failed.Add(1)
+	}
+	s.handled.Add(1)
+	if e.w != nil {
+		e.w.done(err)
+	}
+	*e = entry[T]{}
+}
+
+// dropRest drops the messages of a batch that the end overtook.
+func (q *queue[T]) dropRest(rest []entry[T]) {
+	s := q.s
+	r := s.deadReason()
+	s.removed.Add(uint64(len(rest)))
+	s.dropped[r].Add(uint64(len(rest)))
+	for j := range rest {
+		s.notifyEntry(&rest[j], r)
+	}
+	clear(rest)
 }
 
 // end ends a handler subscription: no publisher can add after it, and what
@@ -467,25 +490,11 @@ func (q *queue[T]) end(reason DropReason) {
 	n := len(left)
 	s.removed.Add(uint64(n))
 	s.dropped[reason].Add(uint64(n))
-	q.inflight.Add(-int64(n))
 	q.cmu.Unlock()
 	for i := range left {
 		s.notifyEntry(&left[i], reason)
 	}
 	q.maybeFinish()
-}
-
-func (q *queue[T]) call(e *entry[T]) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = &PanicError{Value: r, Stack: debug.Stack()}
-		}
-	}()
-	var ctx context.Context = e.hc
-	if e.w != nil {
-		ctx = &syncCtx{msgCtx: e.hc, sub: &q.s.core}
-	}
-	return q.fn(ctx, e.v)
 }
 
 // PanicError is the error of a handler call that panicked. The bus recovers

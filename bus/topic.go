@@ -199,7 +199,11 @@ func (t *Topic[T]) Publish(ctx context.Context, v T) error {
 // subscription outside a queue group: one handler context for the message,
 // and a push to each queue.
 func (t *Topic[T]) publishQueues(ctx context.Context, s *snapshot[T], v T, bg bool) error {
-	hc := t.newMsgCtx(ctx, t.nextID(ctx, bg), t)
+	parent := ctx
+	if bg {
+		parent = nil // the same, without comparing it again
+	}
+	hc := t.newMsgCtx(parent, t.nextID(ctx, bg), t)
 	var err error
 	for _, x := range s.single {
 		if e := x.push(ctx, v, hc, nil, false); e != nil {
