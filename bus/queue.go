@@ -329,7 +329,7 @@ func (q *queue[T]) maybeFinish() {
 // it gives its worker back: each round yields the processor, so the wait
 // gives way to any runnable goroutine. A publisher that keeps up then finds
 // the activation still running and pays for no wake-up.
-const lingerRounds = 4
+const lingerRounds = 1
 
 // run is one activation: it handles messages until none is left.
 func (q *queue[T]) run() {
