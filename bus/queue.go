@@ -139,7 +139,11 @@ func (q *queue[T]) added() {
 }
 
 // wake makes sure an activation will see the message just added: it starts
-// one unless conc of them run already, and those will loop to it.
+// one unless conc of them run already, and those will loop to it. The first
+// activation waits for a worker like any other; the ones after it get a
+// worker of their own at once, since a subscription asks for concurrency
+// when its handler blocks (the extra workers leave when they run out of
+// work).
 func (q *queue[T]) wake() {
 	for {
 		a := q.active.Load()
@@ -147,7 +151,11 @@ func (q *queue[T]) wake() {
 			return
 		}
 		if q.active.CompareAndSwap(a, a+1) {
-			q.s.b.pool.submit(q)
+			if a == 0 {
+				q.s.b.pool.submit(q)
+			} else {
+				q.s.b.pool.start(q)
+			}
 			return
 		}
 	}
