@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 )
 
@@ -87,7 +88,6 @@ func TestSlowHandlersDoNotStarveThePool(t *testing.T) {
 	slow := int(b.pool.min) + 3
 	top := mustTopic[int](t, b, "starve")
 	started, release := make(chan struct{}, 3*slow), make(chan struct{}) // 3 messages each
-	defer close(release)
 	for i := range slow {
 		if _, err := top.Handle(testCtx(t), func(context.Context, int) error {
 			started <- struct{}{}
@@ -116,6 +116,18 @@ func TestSlowHandlersDoNotStarveThePool(t *testing.T) {
 		if v := await(t, fast, "fast handler"); v != i {
 			t.Fatalf("fast handler got %d, want %d", v, i)
 		}
+	}
+	if n := b.pool.workers.Load(); n <= b.pool.min {
+		t.Fatalf("%d workers while %d handlers block; want more than the pool's %d", n, slow, b.pool.min)
+	}
+	// Once the handlers return, the workers beyond min leave.
+	close(release)
+	ctx := testCtx(t)
+	for b.pool.workers.Load() > b.pool.min {
+		if ctx.Err() != nil {
+			t.Fatalf("%d workers stayed after the handlers returned; want %d", b.pool.workers.Load(), b.pool.min)
+		}
+		runtime.Gosched() // nothing to wait on but the count
 	}
 }
 

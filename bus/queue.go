@@ -539,10 +539,10 @@ type runner interface{ run() }
 // queue, first yielding the processor a few times, then parked; workers
 // beyond min leave instead. An activation that has run a full batch gives
 // its worker up when others wait for one (it goes to the back of the run
-// queue), and a watchdog adds a worker whenever activations wait and none
-// has been taken for watchPeriod: handlers that block (a slow handler, one
-// waiting for a lock) never hold up other subscriptions for longer than
-// that.
+// queue), and a watchdog adds a worker for each watchPeriod in which
+// activations waited and none was taken: handlers that block (a slow
+// handler, one waiting for a lock) hold up other subscriptions only until
+// there is a worker for each of them.
 type pool struct {
 	runq     chan runner
 	quit     chan struct{}
@@ -652,7 +652,7 @@ func (p *pool) next() runner {
 	}
 	for {
 		n := p.workers.Load()
-		if n <= p.min {
+		if n <= p.min || p.waiting() {
 			break
 		}
 		if p.workers.CompareAndSwap(n, n-1) {
