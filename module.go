@@ -3,7 +3,9 @@ package fxbus
 import (
 	"context"
 	"fmt"
+	"path"
 	"reflect"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -221,20 +223,20 @@ var _ Publisher[int] = (*bus.Topic[int])(nil)
 //
 // The name must follow the bus's naming rules (see package bus), or the app
 // fails to build. If the same name is declared with two types, the app fails
-// with a *bus.TypeError that names the topic and both types.
+// with a *bus.TypeError that names the topic, both types and where each was
+// declared. Without Module (or a *bus.Bus of the app's own) in the app, a
+// constructor that asks for the topic fails with an error that says so.
 func Topic[T any](name string) fx.Option {
+	at := declaredAt()
+	what := fmt.Sprintf("fxbus.Topic[%s](%q) in %s", typeName[T](), name, at)
 	if err := bus.ValidateTopic(name); err != nil {
-		return fx.Error(fmt.Errorf("fxbus.Topic[%s](%q): %w", typeName[T](), name, err))
+		return fx.Error(fmt.Errorf("%s: %w", what, err))
 	}
 	return fx.Options(
-		fx.Provide(func(b *bus.Bus) (*bus.Topic[T], Publisher[T], error) {
-			t, err := bus.NewTopic[T](b, name)
-			if err != nil {
-				return nil, nil, fmt.Errorf("fxbus.Topic[%s](%q): %w", typeName[T](), name, err)
-			}
-			return t, t, nil
-		}),
-		fx.Supply(fx.Annotated{Group: topicGroup, Target: lifecycle.Declare[T](name)}),
+		fx.Provide(fx.Annotate(func(b *bus.Bus, decls []lifecycle.Declaration) (*bus.Topic[T], Publisher[T], error) {
+			return newTopic[T](b, name, what, decls)
+		}, fx.ParamTags(`optional:"true"`, `group:"`+topicGroup+`"`))),
+		fx.Supply(fx.Annotated{Group: topicGroup, Target: lifecycle.Declare[T](name).WithSource(at)}),
 	)
 }
 
@@ -244,23 +246,52 @@ func Topic[T any](name string) fx.Option {
 // or a field of an fx.In struct). fxName may use letters, digits and
 // '.', '-', '_', '/', ':'.
 func NamedTopic[T any](name, fxName string) fx.Option {
+	at := declaredAt()
+	what := fmt.Sprintf("fxbus.NamedTopic[%s](%q, %q) in %s", typeName[T](), name, fxName, at)
 	if err := bus.ValidateTopic(name); err != nil {
-		return fx.Error(fmt.Errorf("fxbus.NamedTopic[%s](%q, %q): %w", typeName[T](), name, fxName, err))
+		return fx.Error(fmt.Errorf("%s: %w", what, err))
 	}
 	if err := validateFxName(fxName); err != nil {
-		return fx.Error(fmt.Errorf("fxbus.NamedTopic[%s](%q, %q): %w", typeName[T](), name, fxName, err))
+		return fx.Error(fmt.Errorf("%s: %w", what, err))
 	}
 	tag := `name:"` + fxName + `"`
 	return fx.Options(
-		fx.Provide(fx.Annotate(func(b *bus.Bus) (*bus.Topic[T], Publisher[T], error) {
-			t, err := bus.NewTopic[T](b, name)
-			if err != nil {
-				return nil, nil, fmt.Errorf("fxbus.NamedTopic[%s](%q, %q): %w", typeName[T](), name, fxName, err)
-			}
-			return t, t, nil
-		}, fx.ResultTags(tag, tag))),
-		fx.Supply(fx.Annotated{Group: topicGroup, Target: lifecycle.Declare[T](name)}),
+		fx.Provide(fx.Annotate(func(b *bus.Bus, decls []lifecycle.Declaration) (*bus.Topic[T], Publisher[T], error) {
+			return newTopic[T](b, name, what, decls)
+		}, fx.ParamTags(`optional:"true"`, `group:"`+topicGroup+`"`), fx.ResultTags(tag, tag))),
+		fx.Supply(fx.Annotated{Group: topicGroup, Target: lifecycle.Declare[T](name).WithSource(at)}),
 	)
+}
+
+// newTopic makes the topic that the declaration what provides; decls are
+// the app's declarations, to name the other one when the name is declared
+// with two types.
+func newTopic[T any](b *bus.Bus, name, what string, decls []lifecycle.Declaration) (*bus.Topic[T], Publisher[T], error) {
+	if b == nil {
+		return nil, nil, fmt.Errorf("%s: the app has no *bus.Bus: add fxbus.Module to its fx.Options (or provide a *bus.Bus of its own)", what)
+	}
+	t, err := bus.NewTopic[T](b, name)
+	if err != nil {
+		for _, d := range decls {
+			if d.Name() == name && d.Type() != reflect.TypeFor[T]() {
+				err = fmt.Errorf("%w (the topic is also declared by %s)", err, d)
+				break
+			}
+		}
+		return nil, nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return t, t, nil
+}
+
+// declaredAt returns the function and file:line that called the caller of
+// declaredAt: the app code that declares a topic.
+func declaredAt() string {
+	var pc [1]uintptr
+	if runtime.Callers(3, pc[:]) == 0 {
+		return "an unknown caller"
+	}
+	f, _ := runtime.CallersFrames(pc[:]).Next()
+	return fmt.Sprintf("%s (%s:%d)", path.Base(f.Function), path.Base(f.File), f.Line)
 }
 
 func validateFxName(n string) error {

@@ -329,7 +329,10 @@ func TestStartErrors(t *testing.T) {
 		{
 			name: "topic declared with two types",
 			opts: []fx.Option{fxbus.Topic[Job]("jobs"), fxbus.Topic[Order]("jobs")},
-			want: []string{`"jobs"`, "fxbus_test.Job", "fxbus_test.Order"},
+			want: []string{
+				`fxbus.Topic[fxbus_test.Order]("jobs") in fxbus_test.TestStartErrors (module_test.go:`,
+				`declared first by fxbus.Topic[fxbus_test.Job]("jobs") in fxbus_test.TestStartErrors (module_test.go:`,
+			},
 		},
 		{
 			name: "topic declared with two types, both published",
@@ -338,7 +341,10 @@ func TestStartErrors(t *testing.T) {
 				fx.Invoke(func(fxbus.Publisher[Job], fxbus.Publisher[Order]) {}),
 			},
 			atNew: true,
-			want:  []string{`"jobs"`, "fxbus_test.Job", "fxbus_test.Order"},
+			want: []string{
+				`fxbus.Topic[fxbus_test.Order]("jobs") in fxbus_test.TestStartErrors (module_test.go:`,
+				`also declared by fxbus.Topic[fxbus_test.Job]("jobs") in fxbus_test.TestStartErrors (module_test.go:`,
+			},
 		},
 		{
 			name: "duplicate handler name",
@@ -415,6 +421,35 @@ func TestStartErrors(t *testing.T) {
 				}
 			}
 			goleak.VerifyNone(t)
+		})
+	}
+}
+
+// TestTopicWithoutBus: a topic declared in an app that has no bus (no
+// fxbus.Module) fails with an error that says what to add, and where the
+// topic was declared, instead of fx's "missing type".
+func TestTopicWithoutBus(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []fx.Option
+		want string
+	}{
+		{"Topic", []fx.Option{fxbus.Topic[Job]("jobs"), fx.Invoke(func(fxbus.Publisher[Job]) {})}, `fxbus.Topic[fxbus_test.Job]("jobs") in fxbus_test.TestTopicWithoutBus (module_test.go:`},
+		{"NamedTopic", []fx.Option{
+			fxbus.NamedTopic[Job]("jobs", "j"),
+			fx.Invoke(fx.Annotate(func(fxbus.Publisher[Job]) {}, fx.ParamTags(`name:"j"`))),
+		}, `fxbus.NamedTopic[fxbus_test.Job]("jobs", "j") in fxbus_test.TestTopicWithoutBus (module_test.go:`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := fx.New(append([]fx.Option{fx.NopLogger}, tc.opts...)...).Err()
+			if err == nil {
+				t.Fatal("fx.New succeeded without a bus")
+			}
+			for _, w := range []string{tc.want, "the app has no *bus.Bus: add fxbus.Module"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\ndoes not contain %q", err, w)
+				}
+			}
 		})
 	}
 }

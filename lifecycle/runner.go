@@ -26,6 +26,7 @@ import (
 type Declaration struct {
 	name    string
 	typ     reflect.Type
+	source  string
 	declare func(*bus.Bus) error
 }
 
@@ -47,9 +48,25 @@ func (d Declaration) Name() string { return d.name }
 // Type returns the topic's message type.
 func (d Declaration) Type() reflect.Type { return d.typ }
 
-// String describes the declaration as the code that makes it reads.
+// WithSource returns d with where it was made (a function and its
+// file:line), which errors about it then name; fxbus.Topic records its
+// caller.
+func (d Declaration) WithSource(source string) Declaration {
+	d.source = source
+	return d
+}
+
+// Source returns where the declaration was made, or "" if nobody said.
+func (d Declaration) Source() string { return d.source }
+
+// String describes the declaration as the code that makes it reads, and
+// where that code is when known.
 func (d Declaration) String() string {
-	return fmt.Sprintf("fxbus.Topic[%s](%q)", d.typ, d.name)
+	s := fmt.Sprintf("fxbus.Topic[%s](%q)", d.typ, d.name)
+	if d.source != "" {
+		s += " in " + d.source
+	}
+	return s
 }
 
 // Options configures a Runner. The zero value is valid: no logging, no
@@ -190,14 +207,21 @@ func (r *Runner) metricsObserver() handlers.Observer {
 func (r *Runner) declare() error {
 	var errs []error
 	declared := make(map[string]bool)
+	first := make(map[string]Declaration) // the declaration that made each topic
 	for _, d := range r.opts.Topics {
 		if d.declare == nil {
 			errs = append(errs, errors.New("lifecycle: a zero Declaration: make one with lifecycle.Declare or fxbus.Topic"))
 			continue
 		}
 		if err := d.declare(r.b); err != nil {
+			if f, ok := first[d.name]; ok {
+				err = fmt.Errorf("%w (the topic was declared first by %s)", err, f)
+			}
 			errs = append(errs, fmt.Errorf("lifecycle: %s: %w", d, err))
 			continue
+		}
+		if _, ok := first[d.name]; !ok {
+			first[d.name] = d
 		}
 		declared[d.name] = true
 	}

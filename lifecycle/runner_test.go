@@ -176,11 +176,16 @@ func TestRunnerDeclarationConflict(t *testing.T) {
 		t.Fatalf("Start = %v, want a *bus.TypeError", err)
 	}
 	// Declarations are sorted by name, then type: int comes first.
-	if want := `lifecycle: fxbus.Topic[string]("t"): bus: topic "t" carries int, not string`; !strings.Contains(err.Error(), want) {
-		t.Errorf("error %q\ndoes not contain %q", err, want)
+	for _, want := range []string{`lifecycle: fxbus.Topic[string]("t"): bus: topic "t" carries int, not string`, `(the topic was declared first by fxbus.Topic[int]("t"))`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q\ndoes not contain %q", err, want)
+		}
 	}
-	if d := Declare[int]("t"); d.Name() != "t" || d.Type().String() != "int" || d.String() != `fxbus.Topic[int]("t")` {
-		t.Errorf("Declaration accessors: %q %v %q", d.Name(), d.Type(), d)
+	if d := Declare[int]("t"); d.Name() != "t" || d.Type().String() != "int" || d.String() != `fxbus.Topic[int]("t")` || d.Source() != "" {
+		t.Errorf("Declaration accessors: %q %v %q %q", d.Name(), d.Type(), d, d.Source())
+	}
+	if d := Declare[int]("t").WithSource("app.main (main.go:7)"); d.Source() != "app.main (main.go:7)" || d.String() != `fxbus.Topic[int]("t") in app.main (main.go:7)` {
+		t.Errorf("Declaration with a source: %q %q", d.Source(), d)
 	}
 }
 
