@@ -78,7 +78,7 @@ func TestMisuse(t *testing.T) {
 			name:  "publisher without Module",
 			opts:  []fx.Option{fxbus.Topic[Job]("jobs"), fx.Invoke(func(fxbus.Publisher[Job]) {})},
 			atNew: true,
-			want:  []string{"missing type: *bus.Bus"},
+			want:  []string{`fxbus.Topic[torture.Job]("jobs") in torture.TestMisuse (misuse_test.go:`, "the app has no *bus.Bus: add fxbus.Module"},
 		},
 		{
 			// A handler registration is a value in a group that only
