@@ -594,11 +594,16 @@ func (p *pool) submit(r runner) {
 		return
 	default:
 	}
-	if p.idle.Load() == 0 && p.workers.Load() < p.min {
+	if p.idle.Load() > 0 {
+		// A waiting worker takes it, or takes another activation and then
+		// sees this one waiting (see take).
+		return
+	}
+	if p.workers.Load() < p.min {
 		p.start(nil)
 	}
-	// An idle worker may take another activation first, and a running one
-	// may block: the watchdog sees to it that this one is taken.
+	// The workers may all block in handlers: the watchdog sees to it that
+	// this activation is taken.
 	p.watch()
 }
 
@@ -644,9 +649,7 @@ func (p *pool) next() runner {
 		runtime.Gosched()
 		select {
 		case r := <-p.runq:
-			p.idle.Add(-1)
-			p.taken.Add(1)
-			return r
+			return p.take(r)
 		default:
 		}
 	}
@@ -665,15 +668,24 @@ func (p *pool) next() runner {
 	}
 	select {
 	case r := <-p.runq:
-		p.idle.Add(-1)
-		p.taken.Add(1)
-		return r
+		return p.take(r)
 	case <-p.quit:
 		p.idle.Add(-1)
 		p.workers.Add(-1)
 		p.drain()
 		return nil
 	}
+}
+
+// take accounts for a waiting worker that took r. A submit that saw this
+// worker waiting counted on it; if its activation is still in the run queue
+// and no other worker waits, the watchdog sees to it.
+func (p *pool) take(r runner) runner {
+	p.taken.Add(1)
+	if p.idle.Add(-1) == 0 && p.waiting() {
+		p.watch()
+	}
+	return r
 }
 
 // watch starts the watchdog unless it runs.
