@@ -266,7 +266,8 @@ func BenchmarkFloor(b *testing.B) {
 					return
 				}
 				seq := published.Add(1)
-				m := Message[event]{Value: event{ID: int64(i)}, CorrelationID: correlationFor(ctx, 42, seq), Topic: "bench.events"}
+				m := Message[event]{Value: event{ID: int64(i)}, Topic: "bench.events"}
+				putCorrelationID(&m.CorrelationID, 42, seq)
 				if !c.enter() {
 					panic("the guard is closed")
 				}

@@ -59,8 +59,9 @@ func (c *msgCtx) parent() context.Context {
 }
 
 // newMsgCtx returns the handler context of a message published on t with
-// parent (nil for context.Background()) and correlation ID id.
-func (t *topicBase) newMsgCtx(parent context.Context, id CorrelationID, ti topicImpl) *msgCtx {
+// parent (nil for context.Background()); the caller writes its correlation
+// ID.
+func (t *topicBase) newMsgCtx(parent context.Context, ti topicImpl) *msgCtx {
 	var (
 		blk *ctxBlock
 		i   int32
@@ -89,9 +90,7 @@ func (t *topicBase) newMsgCtx(parent context.Context, id CorrelationID, ti topic
 		}
 		ps[i] = parent
 	}
-	c := &blk.ctxs[i]
-	c.id = id
-	return c
+	return &blk.ctxs[i]
 }
 
 // topic returns the name of the message's topic.

@@ -97,9 +97,14 @@ func correlationFor(ctx context.Context, seed uint64, seq uint64) CorrelationID 
 // seed and the publish's sequence number, mixed.
 func newCorrelationID(seed, seq uint64) CorrelationID {
 	var id CorrelationID
+	putCorrelationID(&id, seed, seq)
+	return id
+}
+
+// putCorrelationID writes newCorrelationID(seed, seq) to id.
+func putCorrelationID(id *CorrelationID, seed, seq uint64) {
 	binary.LittleEndian.PutUint64(id[:8], seed)
 	binary.LittleEndian.PutUint64(id[8:], mix64(seq))
-	return id
 }
 
 // background is compared against, not used: it carries no ID, so a publish
