@@ -80,17 +80,41 @@ func TestConsumerClosesItselfWhilePublisherWaits(t *testing.T) {
 	checkBalance(t, b.Stats())
 }
 
-// Handlers that block hold every worker of the pool and more: the
-// watchdog adds workers while activations wait and none is taken, so the
-// next subscription's handler still runs.
+// Workers that earlier work left idle each take one activation: once slow
+// handlers hold all of them, the next activation gets a worker of its own
+// instead of waiting behind them in the run queue.
 func TestSlowHandlersDoNotStarveThePool(t *testing.T) {
 	b := newBus(t)
-	slow := int(b.pool.min) + 3
+	const slow = 8
+	// Warm up: slow handler calls at once leave slow idle workers behind.
+	warm := mustTopic[int](t, b, "starve.warm")
+	started, gate := make(chan struct{}, slow), make(chan struct{})
+	for i := range slow {
+		if _, err := warm.Handle(testCtx(t), func(context.Context, int) error {
+			started <- struct{}{}
+			<-gate
+			return nil
+		}, Name(fmt.Sprint("warm", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustPublish(t, warm, 1)
+	for range slow {
+		waitFor(t, started, "warm-up handler started")
+	}
+	close(gate)
+	ctx := testCtx(t)
+	for b.pool.idle.Load() < slow {
+		if ctx.Err() != nil {
+			t.Fatalf("%d of %d workers went idle", b.pool.idle.Load(), slow)
+		}
+		runtime.Gosched() // nothing to wait on but the count
+	}
 	top := mustTopic[int](t, b, "starve")
-	started, release := make(chan struct{}, 3*slow), make(chan struct{}) // 3 messages each
+	release := make(chan struct{})
+	defer close(release)
 	for i := range slow {
 		if _, err := top.Handle(testCtx(t), func(context.Context, int) error {
-			started <- struct{}{}
 			<-release
 			return nil
 		}, Name(fmt.Sprint("slow", i))); err != nil {
@@ -104,81 +128,10 @@ func TestSlowHandlersDoNotStarveThePool(t *testing.T) {
 	}, Name("fast")); err != nil {
 		t.Fatal(err)
 	}
-	mustPublish(t, top, 0)
-	for range slow {
-		waitFor(t, started, "slow handler started")
-	}
-	if v := await(t, fast, "fast handler"); v != 0 {
-		t.Fatalf("fast handler got %d, want 0", v)
-	}
-	for i := 1; i < 3; i++ {
+	for i := range 3 {
 		mustPublish(t, top, i)
 		if v := await(t, fast, "fast handler"); v != i {
 			t.Fatalf("fast handler got %d, want %d", v, i)
 		}
-	}
-	if n := b.pool.workers.Load(); n <= b.pool.min {
-		t.Fatalf("%d workers while %d handlers block; want more than the pool's %d", n, slow, b.pool.min)
-	}
-	// Once the handlers return, the workers beyond min leave.
-	close(release)
-	ctx := testCtx(t)
-	for b.pool.workers.Load() > b.pool.min {
-		if ctx.Err() != nil {
-			t.Fatalf("%d workers stayed after the handlers returned; want %d", b.pool.workers.Load(), b.pool.min)
-		}
-		runtime.Gosched() // nothing to wait on but the count
-	}
-}
-
-// runnerFunc is an activation the tests put in the run queue themselves.
-type runnerFunc func()
-
-func (f runnerFunc) run() { f() }
-
-// An activation with more to do gives its worker up once it has handled a
-// full batch and another activation waits for a worker: a busy subscription
-// does not keep a worker to itself while others wait.
-func TestBusyActivationGivesItsWorkerUp(t *testing.T) {
-	b := newBus(t)
-	top := mustTopic[int](t, b, "busy")
-	// Hold every worker but one with handlers that block.
-	held, release := make(chan struct{}, b.pool.min), make(chan struct{})
-	defer close(release)
-	for i := range int(b.pool.min) - 1 {
-		hold := mustTopic[int](t, b, fmt.Sprint("hold", i))
-		if _, err := hold.Handle(testCtx(t), func(context.Context, int) error {
-			held <- struct{}{}
-			<-release
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		mustPublish(t, hold, 0)
-		waitFor(t, held, "holding handler started")
-	}
-	const n = 4 * maxBatch
-	gate, first := make(chan struct{}), make(chan struct{})
-	sub, err := top.Handle(testCtx(t), func(_ context.Context, v int) error {
-		if v == 0 {
-			close(first)
-			<-gate
-		}
-		return nil
-	}, Buffer(n))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
-		mustPublish(t, top, i)
-	}
-	waitFor(t, first, "first message handled")
-	// Another activation waits for a worker, put in the run queue without
-	// a submit, so that no watchdog adds a worker for it.
-	seen := make(chan uint64, 1)
-	b.pool.runq <- runnerFunc(func() { seen <- sub.handled.Load() })
-	close(gate)
-	if got := await(t, seen, "waiting activation ran"); got >= n {
-		t.Errorf("the waiting activation ran after the busy one had handled all %d messages; want after about %d", got, maxBatch)
 	}
 }

@@ -34,13 +34,9 @@
 //
 // Handle runs a function per message on the bus's workers: each handler
 // subscription is a bounded ring that a worker drains in batches while it
-// holds messages, so a handler costs no goroutine while idle. The bus keeps
-// about one worker per processor, whatever the number of subscriptions; a
-// busy subscription gives its worker up after a batch when others wait, and
-// when handlers that block hold every worker, the bus adds one for each
-// millisecond in which no waiting subscription got one, so one slow handler
-// never starves another. Handlers run under no bus lock and may publish,
-// also to their own topic. Their context carries the message's
+// holds messages, so a handler costs no goroutine while idle and one slow
+// handler never delays another. Handlers run under no bus lock and may
+// publish, also to their own topic. Their context carries the message's
 // CorrelationID, which their own publishes carry on.
 //
 // # Shutdown

@@ -139,11 +139,7 @@ func (q *queue[T]) added() {
 }
 
 // wake makes sure an activation will see the message just added: it starts
-// one unless conc of them run already, and those will loop to it. The first
-// activation waits for a worker like any other; the ones after it get a
-// worker of their own at once, since a subscription asks for concurrency
-// when its handler blocks (the extra workers leave when they run out of
-// work).
+// one unless conc of them run already, and those will loop to it.
 func (q *queue[T]) wake() {
 	for {
 		a := q.active.Load()
@@ -151,11 +147,7 @@ func (q *queue[T]) wake() {
 			return
 		}
 		if q.active.CompareAndSwap(a, a+1) {
-			if a == 0 {
-				q.s.b.pool.submit(q)
-			} else {
-				q.s.b.pool.start(q)
-			}
+			q.s.b.pool.submit(q)
 			return
 		}
 	}
@@ -339,7 +331,7 @@ func (q *queue[T]) maybeFinish() {
 // it gives its worker back: each round yields the processor, so the wait
 // gives way to any runnable goroutine. A publisher that keeps up then finds
 // the activation still running and pays for no wake-up.
-const lingerRounds = 2
+const lingerRounds = 1
 
 // run is one activation: it handles messages until none is left.
 func (q *queue[T]) run() {
@@ -382,14 +374,11 @@ func (q *queue[T]) run() {
 // while pending is above zero: it takes what pending counts beyond its own,
 // in batches, and gives its count back after each batch, keeping one while
 // it lingers so that publishers in that time start nothing. Only the
-// publisher that moves pending from 0 starts an activation. Once it has
-// handled a full batch, it gives its worker up to activations that wait for
-// one, and goes to the back of the run queue.
+// publisher that moves pending from 0 starts an activation.
 func (q *queue[T]) runSerial() {
 	q.active.Add(1)
-	p := &q.s.b.pool
 	own := int64(0) // counted in pending by this activation
-	idle, done := 0, 0
+	idle := 0
 	for !q.dead.Load() {
 		avail := q.pending.Load() - own
 		if avail <= 0 {
@@ -418,14 +407,6 @@ func (q *queue[T]) runSerial() {
 		if own += k; own > 1 {
 			q.pending.Add(1 - own)
 			own = 1
-		}
-		if done += int(k); done >= maxBatch && p.waiting() {
-			if q.pending.Add(-own) == 0 {
-				break
-			}
-			q.active.Add(-1)
-			p.submit(q) // still counted in pending: no publisher starts another
-			return
 		}
 	}
 	q.active.Add(-1)
@@ -531,93 +512,60 @@ func (e *PanicError) Error() string { return fmt.Sprintf("bus: handler panicked:
 // runner is a queue as the worker pool sees it.
 type runner interface{ run() }
 
-// pool runs queue activations on a small set of worker goroutines: about
-// one per processor, so that the activations of many subscriptions share a
-// few goroutines instead of each parking and waking its own. A submit puts
-// its activation in the run queue, and starts a worker if none waits for
-// work and fewer than min run. A worker with nothing to do waits on the run
-// queue, first yielding the processor a few times, then parked; workers
-// beyond min leave instead. An activation that has run a full batch gives
-// its worker up when others wait for one (it goes to the back of the run
-// queue), and a watchdog adds a worker for each watchPeriod in which
-// activations waited and none was taken: handlers that block (a slow
-// handler, one waiting for a lock) hold up other subscriptions only until
-// there is a worker for each of them.
+// pool runs queue activations on a set of worker goroutines that grows on
+// demand. A worker with nothing to do waits on the run queue, first yielding
+// the processor a few times, then parked. A submit hands its activation to a
+// waiting worker if it can claim one, and otherwise starts a worker for it, so
+// that an activation never waits behind a running handler (a slow handler
+// never holds up another subscription). Workers stay until the bus closes;
+// there are about as many as the activations that ran at once (a submit that
+// comes while a worker is between two activations starts one more).
 type pool struct {
-	runq     chan runner
-	quit     chan struct{}
-	min      int32
-	workers  atomic.Int32  // started and not left
-	idle     atomic.Int32  // workers waiting for the run queue
-	taken    atomic.Uint64 // activations taken from the run queue
-	watching atomic.Bool   // a watchdog runs
-	mu       sync.Mutex
-	stopped  bool
-	wg       sync.WaitGroup
+	runq    chan runner
+	quit    chan struct{}
+	idle    atomic.Int32 // waiting workers that no submit has claimed
+	mu      sync.Mutex
+	stopped bool
+	wg      sync.WaitGroup
 }
 
-// runqSize is the run queue's buffer. A submit that finds it full starts a
-// worker for its activation.
-const runqSize = 1024
+// runqSize is the run queue's buffer: enough that a submit that claimed a
+// worker rarely waits to hand over.
+const runqSize = 256
 
 // idleRounds is how many times a worker with nothing to do yields before it
-// parks or leaves: a submit that finds it still there costs no wake-up.
+// parks: a submit that finds it still there costs no wake-up.
 const idleRounds = 4
-
-// watchPeriod is how long activations may wait for a worker while none is
-// taken before the watchdog adds one; after watchLinger periods without an
-// activation waiting, the watchdog leaves until the next submit.
-const (
-	watchPeriod = time.Millisecond
-	watchLinger = 10
-)
 
 func (p *pool) init() {
 	p.runq = make(chan runner, runqSize)
 	p.quit = make(chan struct{})
-	p.min = int32(max(runtime.GOMAXPROCS(0), 2))
 }
-
-// waiting reports whether activations wait for a worker.
-func (p *pool) waiting() bool { return len(p.runq) > 0 }
 
 func (p *pool) submit(r runner) {
-	select {
-	case p.runq <- r:
-	default:
-		p.start(r)
-		return
+	for {
+		n := p.idle.Load()
+		if n <= 0 {
+			break
+		}
+		if p.idle.CompareAndSwap(n, n-1) {
+			// Every claim stands for a waiting worker that will take one
+			// activation from runq (or drain it, if the bus closes).
+			p.runq <- r
+			select {
+			case <-p.quit:
+				p.drain() // the claimed worker may have left already
+			default:
+			}
+			return
+		}
 	}
-	select {
-	case <-p.quit:
-		p.drain() // the workers may have left already
-		return
-	default:
-	}
-	if p.idle.Load() > 0 {
-		// A waiting worker takes it, or takes another activation and then
-		// sees this one waiting (see take).
-		return
-	}
-	if p.workers.Load() < p.min {
-		p.start(nil)
-	}
-	// The workers may all block in handlers: the watchdog sees to it that
-	// this activation is taken.
-	p.watch()
-}
-
-// start starts a worker that runs r first, if r is not nil.
-func (p *pool) start(r runner) {
 	p.mu.Lock()
 	if p.stopped {
 		p.mu.Unlock()
-		if r != nil {
-			r.run() // the queue has ended: this only settles its accounting
-		}
+		r.run() // the queue has ended: this only settles its accounting
 		return
 	}
-	p.workers.Add(1)
 	p.wg.Add(1)
 	p.mu.Unlock()
 	go p.worker(r)
@@ -625,119 +573,29 @@ func (p *pool) start(r runner) {
 
 func (p *pool) worker(r runner) {
 	defer p.wg.Done()
-	for {
-		if r != nil {
-			r.run()
-		}
-		if r = p.next(); r == nil {
-			return
-		}
+	for r != nil {
+		r.run()
+		r = p.next()
 	}
 }
 
-// next waits for an activation; nil when the worker leaves: the bus has
-// closed, or more than min workers have nothing to do.
+// next waits for an activation; nil when the bus has closed.
 func (p *pool) next() runner {
-	select {
-	case r := <-p.runq:
-		p.taken.Add(1)
-		return r
-	default:
-	}
 	p.idle.Add(1)
 	for range idleRounds {
-		runtime.Gosched()
 		select {
 		case r := <-p.runq:
-			return p.take(r)
+			return r
 		default:
-		}
-	}
-	for {
-		n := p.workers.Load()
-		if n <= p.min || p.waiting() {
-			break
-		}
-		if p.workers.CompareAndSwap(n, n-1) {
-			p.idle.Add(-1)
-			if p.waiting() {
-				p.watch() // a submit may have counted on this worker
-			}
-			return nil
+			runtime.Gosched()
 		}
 	}
 	select {
 	case r := <-p.runq:
-		return p.take(r)
+		return r
 	case <-p.quit:
-		p.idle.Add(-1)
-		p.workers.Add(-1)
 		p.drain()
 		return nil
-	}
-}
-
-// take accounts for a waiting worker that took r. A submit that saw this
-// worker waiting counted on it; if its activation is still in the run queue
-// and no other worker waits, the watchdog sees to it.
-func (p *pool) take(r runner) runner {
-	p.taken.Add(1)
-	if p.idle.Add(-1) == 0 && p.waiting() {
-		p.watch()
-	}
-	return r
-}
-
-// watch starts the watchdog unless it runs.
-func (p *pool) watch() {
-	if p.watching.Load() || !p.watching.CompareAndSwap(false, true) {
-		return
-	}
-	p.mu.Lock()
-	if p.stopped {
-		p.mu.Unlock()
-		p.watching.Store(false)
-		return
-	}
-	p.wg.Add(1)
-	p.mu.Unlock()
-	go p.watchdog()
-}
-
-// watchdog adds a worker each watchPeriod in which activations waited and
-// none was taken, and leaves once the run queue has been empty for
-// watchLinger periods in a row.
-func (p *pool) watchdog() {
-	defer p.wg.Done()
-	t := time.NewTimer(watchPeriod)
-	defer t.Stop()
-	last, empty := p.taken.Load(), 0
-	for {
-		select {
-		case <-t.C:
-		case <-p.quit:
-			return
-		}
-		now := p.taken.Load()
-		switch {
-		case p.waiting():
-			empty = 0
-			if now == last && p.idle.Load() == 0 {
-				p.start(nil)
-			}
-		case empty < watchLinger:
-			empty++
-		default:
-			p.watching.Store(false)
-			// A submit that saw the flag still set counted on this
-			// watchdog: look once more.
-			if !p.waiting() || !p.watching.CompareAndSwap(false, true) {
-				return
-			}
-			empty = 0
-		}
-		last = now
-		t.Reset(watchPeriod)
 	}
 }
 
