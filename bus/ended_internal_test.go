@@ -59,10 +59,7 @@ func TestPublishToEndedSubscription(t *testing.T) {
 func TestPublishPlainToEndedSubscription(t *testing.T) {
 	ctx := context.Background()
 	b := New()
-	top, err := NewTopic[int](b, "ended.plain")
-	if err != nil {
-		t.Fatal(err)
-	}
+	top := mustTopic[int](t, b, "ended.plain")
 	gone, err := top.Subscribe(ctx, Name("gone"))
 	if err != nil {
 		t.Fatal(err)
@@ -148,10 +145,7 @@ func TestPlainSnapshot(t *testing.T) {
 func TestPublishQueuesToEndedSubscription(t *testing.T) {
 	ctx := context.Background()
 	b := New()
-	top, err := NewTopic[int](b, "ended.queues")
-	if err != nil {
-		t.Fatal(err)
-	}
+	top := mustTopic[int](t, b, "ended.queues")
 	got := make(chan int, 1)
 	gone, err := top.Handle(ctx, func(context.Context, int) error { return nil }, Name("gone"))
 	if err != nil {
