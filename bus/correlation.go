@@ -90,18 +90,13 @@ func correlationFor(ctx context.Context, seed uint64, seq uint64) CorrelationID 
 			return id
 		}
 	}
-	return newCorrelationID(seed, seq)
-}
-
-// newCorrelationID is the ID a publish without one gets: the topic's random
-// seed and the publish's sequence number, mixed.
-func newCorrelationID(seed, seq uint64) CorrelationID {
 	var id CorrelationID
 	putCorrelationID(&id, seed, seq)
 	return id
 }
 
-// putCorrelationID writes newCorrelationID(seed, seq) to id.
+// putCorrelationID writes the ID a publish without one gets to id: the
+// topic's random seed and the publish's sequence number, mixed.
 func putCorrelationID(id *CorrelationID, seed, seq uint64) {
 	binary.LittleEndian.PutUint64(id[:8], seed)
 	binary.LittleEndian.PutUint64(id[8:], mix64(seq))
