@@ -301,7 +301,8 @@ func (q *queue[T]) signalRoom() {
 }
 
 // take moves up to len(buf) untaken messages before tail into buf. The
-// caller holds cmu, and read tail under pmu.
+// caller holds cmu and knows the slots before tail to be filled: it read
+// tail under pmu, or pending counts them.
 func (q *queue[T]) take(buf []entry[T], tail uint64) []entry[T] {
 	h := q.head.Load()
 	if tail <= h {
