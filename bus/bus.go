@@ -214,6 +214,10 @@ func subscribe[T any](ctx context.Context, b *Bus, pattern string, cfg *subConfi
 			b.mu.Unlock()
 			return nil, err
 		}
+		if s.q != nil && s.q.conc == 1 {
+			// Before any publisher can see the queue.
+			s.q.pmu = &t.qmu
+		}
 		t.attach(s)
 		s.topics = append(s.topics, t)
 	}

@@ -532,3 +532,65 @@ func TestHandlerContextPerMessage(t *testing.T) {
 		t.Errorf("%d messages never reached the handler", len(want))
 	}
 }
+
+// TestOnDropPublishesToSameTopic: a publish to a topic whose handler
+// subscriptions share the topic's publishers' lock releases it before a slow
+// path, so that OnDrop (run by the publisher) may publish to the same topic.
+// The full subscription comes after one that takes the shared lock, made
+// for exactly the topic or for a pattern (with a lock of its own).
+func TestOnDropPublishesToSameTopic(t *testing.T) {
+	for _, pattern := range []string{"same.topic", "same.*"} {
+		t.Run(pattern, func(t *testing.T) {
+			b := New() // closed at the end: a deadlock would hang Cleanup's Close
+			top := mustTopic[int](t, b, "same.topic")
+			var calls atomic.Int64
+			if _, err := top.Handle(testCtx(t), func(context.Context, int) error {
+				calls.Add(1)
+				return nil
+			}, Name("first")); err != nil {
+				t.Fatal(err)
+			}
+			started, release := make(chan struct{}, 1), make(chan struct{})
+			var again atomic.Int64
+			if _, err := Handle(testCtx(t), b, pattern, func(_ context.Context, v int) error {
+				if v == 0 {
+					started <- struct{}{}
+					<-release
+				}
+				return nil
+			}, Name("full"), Buffer(1), WithPolicy(DropNewest()), OnDrop(func(m Message[int], _ DropReason) {
+				if m.Value == 2 {
+					// From the publisher's goroutine, after the drop.
+					again.Add(1)
+					_ = top.Publish(context.Background(), 3)
+				}
+			})); err != nil {
+				t.Fatal(err)
+			}
+			mustPublish(t, top, 0)
+			await(t, started, "started")
+			mustPublish(t, top, 1) // fills "full"
+			published := make(chan error, 1)
+			go func() { published <- top.Publish(context.Background(), 2) }()
+			select {
+			case err := <-published:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(testTimeout):
+				t.Fatal("the publisher deadlocked: OnDrop's publish waited for the lock the publisher held")
+			}
+			close(release)
+			waitIdle(t, b)
+			if again.Load() != 1 || calls.Load() != 4 {
+				t.Errorf("OnDrop published %d times, first handled %d messages: want 1 and 4", again.Load(), calls.Load())
+			}
+			if st := subStats(t, b, pattern, "full"); st.Delivered != 2 || st.Dropped[ReasonFull] != 2 {
+				t.Errorf("full: %+v, want 2 delivered and 2 dropped", st)
+			}
+			if err := b.Close(testCtx(t)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

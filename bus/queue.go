@@ -42,11 +42,16 @@ type queue[T any] struct {
 	dead  atomic.Bool // the end began: running batches stop
 	shut  atomic.Bool // no publisher can add any more
 
+	// pmu is the publishers' lock: own, or, for a subscription with
+	// concurrency 1 made for exactly one topic, the topic's qmu, which a
+	// publish to that topic takes once for all such queues.
+	pmu *sync.Mutex
+	own sync.Mutex
+
 	_      [64]byte
-	pmu    sync.Mutex // publishers
-	tail   uint64     // next slot to fill; under pmu
-	limit  uint64     // tail may grow to this without reading head; under pmu
-	closed bool       // under pmu
+	tail   uint64 // next slot to fill; under pmu
+	limit  uint64 // tail may grow to this without reading head; under pmu
+	closed bool   // under pmu
 
 	_ [64]byte
 	// pending, with conc 1: the messages put and not yet taken, plus what
@@ -68,6 +73,7 @@ func newQueue[T any](s *Subscription[T], fn func(context.Context, T) error, conc
 		s: s, fn: fn, conc: int32(conc), size: uint64(size), mask: n - 1,
 		slots: make([]entry[T], n), room: make(chan struct{}, 1),
 	}
+	q.pmu = &q.own
 	if conc == 1 {
 		q.buf = make([]entry[T], min(size, maxBatch))
 	}
@@ -117,8 +123,14 @@ func (q *queue[T]) depth() int64 {
 	return int64(q.tailNow() - settled)
 }
 
-// tailNow reads tail under pmu: the slots before it are filled.
+// tailNow reads tail under pmu: the slots before it are filled. Once shut,
+// tail is final and needs no lock, so that an activation that runs while a
+// publisher holds a shared pmu (the pool runs it inline once stopped) never
+// waits for it.
 func (q *queue[T]) tailNow() uint64 {
+	if q.shut.Load() {
+		return q.tail // written before shut, under pmu
+	}
 	q.pmu.Lock()
 	t := q.tail
 	q.pmu.Unlock()

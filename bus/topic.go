@@ -27,6 +27,11 @@ type topicBase struct {
 	published atomic.Uint64            // publishes that matched at least one subscription
 	unrouted  atomic.Uint64            // publishes that matched none
 	ctxs      atomic.Pointer[ctxBlock] // handler contexts being handed out
+
+	// qmu is the publishers' lock of the queues of the handler
+	// subscriptions with concurrency 1 made for exactly this topic: a
+	// publish takes it once for all of them rather than once each.
+	qmu sync.Mutex
 }
 
 func (t *topicBase) base() *topicBase { return t }
@@ -210,10 +215,44 @@ func (t *Topic[T]) publishQueues(ctx context.Context, s *snapshot[T], v T, bg bo
 	hc := t.newMsgCtx(parent, t)
 	t.nextID(ctx, bg, &hc.id)
 	var err error
+	mu, held := &t.qmu, false
 	for _, x := range s.single {
-		if e := x.push(ctx, v, hc, nil, false); e != nil {
+		q := x.q
+		shared := q.pmu == mu
+		if shared && !held {
+			mu.Lock()
+			held = true
+		} else if !shared {
+			q.pmu.Lock()
+		}
+		if !q.closed && !q.full() {
+			q.put(v, hc, nil)
+			if !shared {
+				q.pmu.Unlock()
+			}
+			q.added()
+			x.kept()
+			continue
+		}
+		// The slow paths run with q.pmu alone held, as push's do: they may
+		// wait, or call OnDrop, and the handler waited for, or OnDrop, may
+		// publish to this topic.
+		if held && !shared {
+			mu.Unlock()
+		}
+		held = false
+		if q.closed {
+			// Ended after s was loaded: the message comes after the end.
+			q.pmu.Unlock()
+			err = keep(err, errEnded)
+			continue
+		}
+		if e := x.pushSlow(ctx, v, hc, nil, false); e != nil {
 			err = keep(err, e)
 		}
+	}
+	if held {
+		mu.Unlock()
 	}
 	if err == errEnded {
 		return t.b.endedErr()
