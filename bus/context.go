@@ -80,7 +80,7 @@ func (t *topicBase) newMsgCtx(parent context.Context, ti topicImpl) *msgCtx {
 		t.ctxs.Store(blk)
 		i = 0
 	}
-	if parent != nil && parent != background {
+	if parent != nil && !isBackground(parent) {
 		ps := blk.parents.Load()
 		if ps == nil {
 			ps = new([ctxBlockSize]context.Context)

@@ -594,3 +594,28 @@ func TestOnDropPublishesToSameTopic(t *testing.T) {
 		})
 	}
 }
+
+// TestIsBackground: the type-word check that lets a publish with
+// context.Background() skip its lookups recognises Background and nothing
+// else, not even contexts derived from it.
+func TestIsBackground(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, tt := range []struct {
+		name string
+		ctx  context.Context
+		want bool
+	}{
+		{"Background", context.Background(), true},
+		{"nil", nil, false},
+		{"TODO", context.TODO(), false},
+		{"WithValue", context.WithValue(context.Background(), topicKey{}, 1), false},
+		{"WithCorrelationID", WithCorrelationID(context.Background(), NewCorrelationID()), false},
+		{"WithCancel", cancelled, false},
+		{"WithoutCancel", context.WithoutCancel(context.Background()), false},
+	} {
+		if got := isBackground(tt.ctx); got != tt.want {
+			t.Errorf("isBackground(%s) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -174,7 +174,7 @@ func (t *Topic[T]) Publish(ctx context.Context, v T) error {
 		t.unrouted.Add(1)
 		return nil
 	}
-	bg := ctx == background
+	bg := isBackground(ctx)
 	if s.plain && (bg || ctx.Done() == nil) {
 		// Every subscription is a channel subscription that waits without
 		// limit, and ctx cannot end: a plain send to each. Waiting cannot
