@@ -619,3 +619,41 @@ func TestIsBackground(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedPublishersLock: the handler subscriptions with concurrency 1
+// made for exactly a topic use the topic's publishers' lock, so that a
+// publish takes it once for all of them; a wildcard subscription, or one
+// with concurrency above 1, keeps its own.
+func TestSharedPublishersLock(t *testing.T) {
+	b := newBus(t)
+	top := mustTopic[int](t, b, "shared.lock")
+	nop := func(context.Context, int) error { return nil }
+	for _, tt := range []struct {
+		pattern string
+		opts    []SubscribeOption
+		shared  bool
+	}{
+		{"shared.lock", nil, true},
+		{"shared.lock", []SubscribeOption{Concurrency(1)}, true},
+		{"shared.lock", []SubscribeOption{QueueGroup("g")}, true},
+		{"shared.lock", []SubscribeOption{Concurrency(2)}, false},
+		{"shared.*", nil, false},
+		{"shared.>", nil, false},
+	} {
+		s, err := Handle(testCtx(t), b, tt.pattern, nop, tt.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.q.pmu == &top.qmu; got != tt.shared {
+			t.Errorf("%s %d options: shares the topic's lock = %v, want %v", tt.pattern, len(tt.opts), got, tt.shared)
+		}
+	}
+	// Every one of them still gets the message.
+	mustPublish(t, top, 1)
+	waitIdle(t, b)
+	for _, st := range b.Stats().Subscriptions {
+		if st.Delivered != 1 {
+			t.Errorf("%s/%s: %d delivered, want 1", st.Pattern, st.Name, st.Delivered)
+		}
+	}
+}
