@@ -139,7 +139,10 @@ func (p Policy) validate() error {
 // DropReason says why a message was not delivered to a subscriber.
 type DropReason uint8
 
-// The reasons a message can be dropped for one subscriber.
+// The reasons a message can be dropped for one subscriber. A publisher that
+// waited for room and whose wait ended (ReasonTimeout, ReasonCanceled) just
+// as the subscription ended counts the message as the end's drop
+// (ReasonUnsubscribed, ReasonShutdown, ReasonDisconnect): the end decides.
 const (
 	ReasonFull         DropReason = iota + 1 // the queue was full (DropNewest, DisconnectAfter)
 	ReasonEvicted                            // evicted from a full queue by a newer message (DropOldest)

@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -655,5 +656,89 @@ func TestSharedPublishersLock(t *testing.T) {
 		if st.Delivered != 1 {
 			t.Errorf("%s/%s: %d delivered, want 1", st.Pattern, st.Name, st.Delivered)
 		}
+	}
+}
+
+// TestEndDecidesOverCancel: a publisher waiting for room whose context has
+// ended, on a subscription that has ended too, counts the message as the
+// end's drop (or, if the end came first, does not offer it), never as
+// ReasonCanceled: the select that wakes it sees both, and the end decides.
+// The test holds the topic's publishers' lock so that the publisher and the
+// end both wait on it, then lets them race; without the rule, about half the
+// rounds count a cancellation.
+func TestEndDecidesOverCancel(t *testing.T) {
+	for round := range 40 {
+		b := New()
+		top := mustTopic[int](t, b, "end.decides")
+		started, gate := make(chan struct{}, 1), make(chan struct{})
+		s, err := top.Handle(context.Background(), func(_ context.Context, v int) error {
+			if v == 0 {
+				started <- struct{}{}
+				<-gate
+			}
+			return nil
+		}, Buffer(1), Name("full"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustPublish(t, top, 0)
+		await(t, started, "started")
+		mustPublish(t, top, 1) // fills the ring
+		cancelled, cancel := context.WithCancel(context.Background())
+		cancel()
+
+		top.qmu.Lock()
+		published := make(chan error, 1)
+		go func() { published <- top.Publish(cancelled, 2) }()
+		waitParked(t, "publishQueues")
+		go s.Close()
+		waitParked(t, "(*queue[...]).end")
+		top.qmu.Unlock()
+
+		if err := await(t, published, "publish returned"); err != nil && !errors.Is(err, ErrClosed) {
+			t.Errorf("round %d: Publish = %v, want nil or ErrClosed", round, err)
+		}
+		close(gate)
+		waitDone(t, s)
+		if st := subStats(t, b, "end.decides", "full"); st.Dropped[ReasonCanceled] != 0 {
+			t.Fatalf("round %d: %d counted as canceled although the subscription had ended: %+v", round, st.Dropped[ReasonCanceled], st)
+		}
+		if err := b.Close(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		checkBalance(t, b.Stats())
+	}
+}
+
+// TestEndDecidesOverCancelChannel: the same rule for a channel subscription.
+// With one processor, the publisher parked on the full channel is woken by
+// its context's end and runs only once the test has also ended the
+// subscription; it then sends (the end empties the channel until it has
+// left) instead of counting a cancellation.
+func TestEndDecidesOverCancelChannel(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	for round := range 20 {
+		b := New()
+		top := mustTopic[int](t, b, "end.decides.chan")
+		s := mustSub(t, top, Buffer(1), Name("full"))
+		mustPublish(t, top, 1) // fills the channel
+		ctx, cancel := context.WithCancel(context.Background())
+		published := make(chan error, 1)
+		go func() { published <- top.Publish(ctx, 2) }()
+		waitParked(t, "sendSlow")
+		cancel()
+		s.Close()
+		if err := await(t, published, "publish returned"); err != nil {
+			t.Errorf("round %d: Publish = %v, want nil", round, err)
+		}
+		waitDone(t, s)
+		st := subStats(t, b, "end.decides.chan", "full")
+		if st.Dropped[ReasonCanceled] != 0 || st.Dropped[ReasonUnsubscribed] != 2 {
+			t.Fatalf("round %d: %+v, want both messages dropped by the end, none canceled", round, st)
+		}
+		if err := b.Close(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		checkBalance(t, b.Stats())
 	}
 }

@@ -248,6 +248,13 @@ func (s *Subscription[T]) pushSlow(ctx context.Context, v T, hc *msgCtx, w *wait
 			case <-tc:
 				reason = ReasonTimeout
 			}
+			if reason != 0 && ended(s.done) {
+				// The subscription ended too: the end decides (Close ends
+				// the subscriptions before it cancels the handlers'
+				// contexts, so a publish it overtook counts as a shutdown
+				// drop, whichever the select saw first).
+				reason, err = 0, nil
+			}
 			q.pmu.Lock()
 			if reason != 0 {
 				break
@@ -303,6 +310,16 @@ func (s *Subscription[T]) pushSlow(ctx context.Context, v T, hc *msgCtx, w *wait
 		s.end(ReasonDisconnect, ErrDisconnected)
 	}
 	return nil
+}
+
+// ended reports whether done is closed.
+func ended(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (q *queue[T]) signalRoom() {

@@ -380,6 +380,16 @@ func (s *Subscription[T]) sendSlow(ctx context.Context, m *Message[T], block boo
 		case <-tc:
 			reason = ReasonTimeout
 		}
+		if ended(s.done) {
+			// The subscription ended too: the end decides, as for handler
+			// subscriptions. It empties the channel until this sender has
+			// left the guard, so the send completes, and the end counts the
+			// message as its own drop.
+			s.ch <- *m
+			s.sent.Add(1)
+			s.exit()
+			return nil
+		}
 		s.dropped[reason].Add(1) // inside the guard, so that end sees final counters
 		s.exit()
 		s.notify(m, reason) // outside it: OnDrop may end the subscription
