@@ -157,8 +157,9 @@ func (t *Topic[T]) rebuild() {
 // not returned; Publish returns an error only when it could not offer the
 // message: ErrClosed after Close, or the context's error when ctx ended while
 // a Block subscriber had no room (the message is then dropped for that
-// subscriber with reason ReasonCanceled). With the Synchronous option it
-// behaves like PublishSync.
+// subscriber with reason ReasonCanceled, unless the subscription ended
+// meanwhile: see DropReason). With the Synchronous option it behaves like
+// PublishSync.
 //
 // The message carries ctx's correlation ID, or a new one.
 func (t *Topic[T]) Publish(ctx context.Context, v T) error {
