@@ -137,17 +137,19 @@ func (q *queue[T]) tailNow() uint64 {
 	return t
 }
 
-// added makes sure an activation will see the message just put, once pmu
-// is released: with concurrency 1, the publisher that moves pending from 0
-// starts the activation; otherwise wake does.
+// added makes sure an activation will see the message just put: with
+// concurrency 1, the publisher that moves pending from 0 starts the
+// activation; otherwise wake does. The message was kept, which ends a run of
+// drops (see kept).
 func (q *queue[T]) added() {
 	if q.conc == 1 {
 		if q.pending.Add(1) == 1 {
 			q.s.b.pool.submit(q)
 		}
-		return
+	} else {
+		q.wake()
 	}
-	q.wake()
+	q.s.kept()
 }
 
 // wake makes sure an activation will see the message just added: it starts
@@ -170,17 +172,9 @@ func (q *queue[T]) wake() {
 func (s *Subscription[T]) push(ctx context.Context, v T, hc *msgCtx, w *waiter, block bool) error {
 	q := s.q
 	q.pmu.Lock()
-	if q.closed {
-		// Ended after this publish loaded its topic's snapshot: the message
-		// comes after the end and is not offered (as for channels).
-		q.pmu.Unlock()
-		return errEnded
-	}
-	if !q.full() {
-		q.put(v, hc, w)
+	if q.tryPut(v, hc, w) {
 		q.pmu.Unlock()
 		q.added()
-		s.kept()
 		return nil
 	}
 	return s.pushSlow(ctx, v, hc, w, block)
@@ -190,20 +184,34 @@ func (s *Subscription[T]) push(ctx context.Context, v T, hc *msgCtx, w *waiter, 
 func (s *Subscription[T]) tryPush(v T, hc *msgCtx, w *waiter) bool {
 	q := s.q
 	q.pmu.Lock()
+	ok := q.tryPut(v, hc, w)
+	q.pmu.Unlock()
+	if ok {
+		q.added()
+	}
+	return ok
+}
+
+// tryPut puts v in the ring if the ring is open and has room. The caller
+// holds pmu and calls added once tryPut has put v.
+func (q *queue[T]) tryPut(v T, hc *msgCtx, w *waiter) bool {
 	if q.closed || q.full() {
-		q.pmu.Unlock()
 		return false
 	}
 	q.put(v, hc, w)
-	q.pmu.Unlock()
-	q.added()
-	s.kept()
 	return true
 }
 
-// pushSlow handles a full ring. The caller holds pmu; pushSlow releases it.
+// pushSlow handles a ring that is closed or full. The caller holds pmu;
+// pushSlow releases it.
 func (s *Subscription[T]) pushSlow(ctx context.Context, v T, hc *msgCtx, w *waiter, block bool) error {
 	q := s.q
+	if q.closed {
+		// Ended after this publish loaded its topic's snapshot: the message
+		// comes after the end and is not offered (as for channels).
+		q.pmu.Unlock()
+		return errEnded
+	}
 	drop := func(reason DropReason) {
 		m := Message[T]{Value: v, CorrelationID: hc.id, Topic: *hc.topic()}
 		s.notify(&m, reason)
@@ -236,7 +244,6 @@ func (s *Subscription[T]) pushSlow(ctx context.Context, v T, hc *msgCtx, w *wait
 					q.signalRoom() // pass the room on to the next waiter
 				}
 				q.added()
-				s.kept()
 				return nil
 			}
 			q.pmu.Unlock()

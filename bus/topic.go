@@ -219,35 +219,32 @@ func (t *Topic[T]) publishQueues(ctx context.Context, s *snapshot[T], v T, bg bo
 	mu, held := &t.qmu, false
 	for _, x := range s.single {
 		q := x.q
-		shared := q.pmu == mu
-		if shared && !held {
+		if q.pmu != mu {
+			// A queue with a lock of its own: a wildcard subscription, or
+			// one with concurrency above 1.
+			if held {
+				mu.Unlock()
+				held = false
+			}
+			if e := x.push(ctx, v, hc, nil, false); e != nil {
+				err = keep(err, e)
+			}
+			continue
+		}
+		if !held {
 			mu.Lock()
 			held = true
-		} else if !shared {
-			q.pmu.Lock()
 		}
 		if !q.closed && !q.full() {
+			// q.tryPut, written out: the compiler does not inline it,
+			// and the call is on every delivery here.
 			q.put(v, hc, nil)
-			if !shared {
-				q.pmu.Unlock()
-			}
 			q.added()
-			x.kept()
 			continue
 		}
-		// The slow paths run with q.pmu alone held, as push's do: they may
-		// wait, or call OnDrop, and the handler waited for, or OnDrop, may
-		// publish to this topic.
-		if held && !shared {
-			mu.Unlock()
-		}
+		// pushSlow releases the shared lock: it may wait, or call OnDrop,
+		// and the handler waited for, or OnDrop, may publish to this topic.
 		held = false
-		if q.closed {
-			// Ended after s was loaded: the message comes after the end.
-			q.pmu.Unlock()
-			err = keep(err, errEnded)
-			continue
-		}
 		if e := x.pushSlow(ctx, v, hc, nil, false); e != nil {
 			err = keep(err, e)
 		}
