@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -226,4 +227,30 @@ func checkBalance(t testing.TB, st Stats) {
 				s.Pattern, s.Name, s.Published, s.Delivered, s.Dropped.Total(), s.Dropped, s.Queued)
 		}
 	}
+}
+
+// stuckHandler subscribes a handler with a queue of one (Buffer(1), then
+// opts) whose first call blocks until release is closed, and publishes 0
+// and 1: it returns once 0 is in the handler's hands and 1 fills the ring,
+// so that the next publish finds the subscription full.
+func stuckHandler(t testing.TB, top *Topic[int], release <-chan struct{}, opts ...SubscribeOption) *Subscription[int] {
+	t.Helper()
+	started := make(chan struct{})
+	var once sync.Once
+	s, err := top.Handle(testCtx(t), func(context.Context, int) error {
+		first := false
+		once.Do(func() { first = true })
+		if first {
+			close(started)
+			<-release
+		}
+		return nil
+	}, append([]SubscribeOption{Buffer(1)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPublish(t, top, 0)
+	waitFor(t, started, "the first handler call")
+	mustPublish(t, top, 1)
+	return s
 }

@@ -289,21 +289,7 @@ func TestInvariantBlockedPublishHonoursClose(t *testing.T) {
 				s = mustSub(t, top, Buffer(1), Name("s"))
 				mustPublish(t, top, 1)
 			} else {
-				started := make(chan struct{})
-				var err error
-				s, err = top.Handle(testCtx(t), func(ctx context.Context, v int) error {
-					if v == 0 {
-						close(started)
-						<-release
-					}
-					return nil
-				}, Buffer(1), Name("s"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				mustPublish(t, top, 0)
-				await(t, started, "started")
-				mustPublish(t, top, 1)
+				s = stuckHandler(t, top, release, Name("s"))
 			}
 			published := make(chan error, 1)
 			go func() { published <- top.Publish(context.Background(), 2) }()

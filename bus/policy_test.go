@@ -348,26 +348,12 @@ func TestBlockHonoursContext(t *testing.T) {
 					close(release)
 				}
 			}()
-			var (
-				s   *Subscription[int]
-				err error
-			)
+			var s *Subscription[int]
 			if strings.HasPrefix(kind, "channel") {
 				s = mustSub(t, top, Buffer(1), Name("s"))
 				mustPublish(t, top, 1)
 			} else {
-				started := make(chan struct{}, 1)
-				s, err = top.Handle(testCtx(t), func(context.Context, int) error {
-					started <- struct{}{}
-					<-release
-					return nil
-				}, Buffer(1), Name("s"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				mustPublish(t, top, 1)
-				await(t, started, "started")
-				mustPublish(t, top, 2) // fills the ring
+				s = stuckHandler(t, top, release, Name("s"))
 			}
 			ctx, cancel := context.WithCancel(testCtx(t))
 			published := make(chan error, 1)

@@ -670,20 +670,8 @@ func TestEndDecidesOverCancel(t *testing.T) {
 	for round := range 40 {
 		b := New()
 		top := mustTopic[int](t, b, "end.decides")
-		started, gate := make(chan struct{}, 1), make(chan struct{})
-		s, err := top.Handle(context.Background(), func(_ context.Context, v int) error {
-			if v == 0 {
-				started <- struct{}{}
-				<-gate
-			}
-			return nil
-		}, Buffer(1), Name("full"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		mustPublish(t, top, 0)
-		await(t, started, "started")
-		mustPublish(t, top, 1) // fills the ring
+		gate := make(chan struct{})
+		s := stuckHandler(t, top, gate, Name("full"))
 		cancelled, cancel := context.WithCancel(context.Background())
 		cancel()
 
