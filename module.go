@@ -232,12 +232,7 @@ func Topic[T any](name string) fx.Option {
 	if err := bus.ValidateTopic(name); err != nil {
 		return fx.Error(fmt.Errorf("%s: %w", what, err))
 	}
-	return fx.Options(
-		fx.Provide(fx.Annotate(func(b *bus.Bus, decls []lifecycle.Declaration) (*bus.Topic[T], Publisher[T], error) {
-			return newTopic[T](b, name, what, decls)
-		}, fx.ParamTags(`optional:"true"`, `group:"`+topicGroup+`"`))),
-		fx.Supply(fx.Annotated{Group: topicGroup, Target: lifecycle.Declare[T](name).WithSource(at)}),
-	)
+	return topicOptions[T](name, what, at)
 }
 
 // NamedTopic is Topic for apps with several topics of one message type: it
@@ -255,10 +250,18 @@ func NamedTopic[T any](name, fxName string) fx.Option {
 		return fx.Error(fmt.Errorf("%s: %w", what, err))
 	}
 	tag := `name:"` + fxName + `"`
+	return topicOptions[T](name, what, at, fx.ResultTags(tag, tag))
+}
+
+// topicOptions provides the topic called name (and its Publisher), with
+// extra annotations of the results, and supplies its declaration, made at
+// at, to the runner; what is the declaration as errors name it.
+func topicOptions[T any](name, what, at string, results ...fx.Annotation) fx.Option {
+	annotations := append([]fx.Annotation{fx.ParamTags(`optional:"true"`, `group:"`+topicGroup+`"`)}, results...)
 	return fx.Options(
 		fx.Provide(fx.Annotate(func(b *bus.Bus, decls []lifecycle.Declaration) (*bus.Topic[T], Publisher[T], error) {
 			return newTopic[T](b, name, what, decls)
-		}, fx.ParamTags(`optional:"true"`, `group:"`+topicGroup+`"`), fx.ResultTags(tag, tag))),
+		}, annotations...)),
 		fx.Supply(fx.Annotated{Group: topicGroup, Target: lifecycle.Declare[T](name).WithSource(at)}),
 	)
 }
