@@ -26,10 +26,15 @@ type entry[T any] struct {
 // activations keep to their own lock and cache lines: publishers append under
 // pmu and move tail, a plain field; activations take under cmu and publish
 // head. A publisher reads head only when its cached limit runs out. With
-// conc 1, one counter, pending, tells the activation how many messages it
-// may take and tells a publisher whether an activation exists; the
-// activation never touches pmu. With conc above 1, activations read tail
-// under pmu and a publisher reads active to know whether to start one.
+// conc 1, a publisher publishes tail in ptail for the activation, and state
+// says whether an activation exists: the publisher that moves it from 0 to 1
+// starts one, and the activation sets it back to 0 before its last look for
+// messages. With conc above 1, activations read tail under pmu and a
+// publisher reads active to know whether to start one.
+//
+// A queue with concurrency 1 made for exactly one topic may be in its
+// topic's log instead (see tlog): its messages are then the log's, from
+// log sequence off on, and its own ring is empty.
 type queue[T any] struct {
 	s     *Subscription[T]
 	fn    func(context.Context, T) error
@@ -48,15 +53,26 @@ type queue[T any] struct {
 	pmu *sync.Mutex
 	own sync.Mutex
 
+	// Log mode, under both pmu and cmu: inLog says the queue is in lg, where
+	// its message number k (in the numbering of tail and head) has log
+	// sequence k+off; it may lag the log's tail by lim messages at most.
+	// Publishers and the activation read these; they change only when the
+	// queue joins or leaves the log.
+	lg    *tlog[T]
+	inLog bool
+	off   uint64
+	lim   uint64
+
 	_      [64]byte
 	tail   uint64 // next slot to fill; under pmu
 	limit  uint64 // tail may grow to this without reading head; under pmu
 	closed bool   // under pmu
 
-	_ [64]byte
-	// pending, with conc 1: the messages put and not yet taken, plus what
-	// the activation holds; above zero exactly while an activation exists.
-	pending atomic.Int64
+	_     [64]byte
+	ptail atomic.Uint64 // with conc 1: tail, published for the activation
+
+	_     [64]byte
+	state atomic.Int32 // with conc 1: 1 while an activation exists or is submitted
 
 	_       [64]byte
 	waiters atomic.Int32 // publishers waiting for room
@@ -80,7 +96,8 @@ func newQueue[T any](s *Subscription[T], fn func(context.Context, T) error, conc
 	return q
 }
 
-// put appends to the ring, which has room. The caller holds pmu.
+// put appends to the ring, which has room and is not in the log. The caller
+// holds pmu.
 func (q *queue[T]) put(v T, hc *msgCtx, w *waiter) {
 	if w != nil {
 		w.add()
@@ -88,6 +105,9 @@ func (q *queue[T]) put(v T, hc *msgCtx, w *waiter) {
 	t := q.tail
 	q.slots[t&q.mask] = entry[T]{v: v, hc: hc, w: w}
 	q.tail = t + 1
+	if q.conc == 1 {
+		q.ptail.Store(t + 1)
+	}
 }
 
 // full reports whether the ring has no room. The caller holds pmu.
@@ -133,23 +153,33 @@ func (q *queue[T]) tailNow() uint64 {
 	}
 	q.pmu.Lock()
 	t := q.tail
+	if q.inLog {
+		t = q.lg.tail - q.off
+	}
 	q.pmu.Unlock()
 	return t
 }
 
-// added makes sure an activation will see the message just put: with
-// concurrency 1, the publisher that moves pending from 0 starts the
-// activation; otherwise wake does. The message was kept, which ends a run of
-// drops (see kept).
+// added makes sure an activation will see the message just put (see
+// wakeSerial and wake). The message was kept, which ends a run of drops (see
+// kept).
 func (q *queue[T]) added() {
 	if q.conc == 1 {
-		if q.pending.Add(1) == 1 {
-			q.s.b.pool.submit(q)
-		}
+		q.wakeSerial()
 	} else {
 		q.wake()
 	}
 	q.s.kept()
+}
+
+// wakeSerial starts the activation of a queue with concurrency 1 unless one
+// exists. The caller has published the new message first (ptail, or the
+// log's cursor): an activation that stops stores state before its last
+// look, so one of the two sees the other.
+func (q *queue[T]) wakeSerial() {
+	if q.state.Load() == 0 && q.state.CompareAndSwap(0, 1) {
+		q.s.b.pool.submit(q)
+	}
 }
 
 // wake makes sure an activation will see the message just added: it starts
@@ -172,6 +202,7 @@ func (q *queue[T]) wake() {
 func (s *Subscription[T]) push(ctx context.Context, v T, hc *msgCtx, w *waiter, block bool) error {
 	q := s.q
 	q.pmu.Lock()
+	q.leaveLog()
 	if q.tryPut(v, hc, w) {
 		q.pmu.Unlock()
 		q.added()
@@ -184,6 +215,7 @@ func (s *Subscription[T]) push(ctx context.Context, v T, hc *msgCtx, w *waiter, 
 func (s *Subscription[T]) tryPush(v T, hc *msgCtx, w *waiter) bool {
 	q := s.q
 	q.pmu.Lock()
+	q.leaveLog()
 	ok := q.tryPut(v, hc, w)
 	q.pmu.Unlock()
 	if ok {
@@ -232,6 +264,7 @@ func (s *Subscription[T]) pushSlow(ctx context.Context, v T, hc *msgCtx, w *wait
 		// before it reads waiters: one of the two sees the other.
 		q.waiters.Add(1)
 		for {
+			q.leaveLog() // no queue joins the log while a publisher waits: a guard
 			if q.closed {
 				reason = s.deadReason()
 				break
@@ -280,8 +313,7 @@ func (s *Subscription[T]) pushSlow(ctx context.Context, v T, hc *msgCtx, w *wait
 		return err
 	case s.policy.kind == policyDropOldest:
 		// The eviction and the put happen together under cmu, so that an
-		// activation never sees fewer filled slots than pending counts; a
-		// message that replaces another leaves pending as it is.
+		// activation never takes a slot that the eviction empties.
 		q.cmu.Lock()
 		var old entry[T]
 		evicted := false
@@ -296,9 +328,7 @@ func (s *Subscription[T]) pushSlow(ctx context.Context, v T, hc *msgCtx, w *wait
 		q.put(v, hc, w)
 		q.cmu.Unlock()
 		q.pmu.Unlock()
-		if !evicted || q.conc != 1 {
-			q.added()
-		}
+		q.added()
 		if evicted {
 			s.notifyEntry(&old, ReasonEvicted)
 		}
@@ -338,7 +368,7 @@ func (q *queue[T]) signalRoom() {
 
 // take moves up to len(buf) untaken messages before tail into buf. The
 // caller holds cmu and knows the slots before tail to be filled: it read
-// tail under pmu, or pending counts them.
+// tail under pmu, or loaded ptail.
 func (q *queue[T]) take(buf []entry[T], tail uint64) []entry[T] {
 	h := q.head.Load()
 	if tail <= h {
@@ -407,47 +437,75 @@ func (q *queue[T]) run() {
 	}
 }
 
-// runSerial is the activation of a queue with concurrency 1. It exists
-// while pending is above zero: it takes what pending counts beyond its own,
-// in batches, and gives its count back after each batch, keeping one while
-// it lingers so that publishers in that time start nothing. Only the
-// publisher that moves pending from 0 starts an activation.
+// runSerial is the activation of a queue with concurrency 1: it takes
+// messages in batches, from its ring or from the log, until there are none,
+// lingering a little first; then it stores state 0 and looks once more, so
+// that a publisher that came meanwhile either finds state 0 and starts
+// another activation, or is seen here.
 func (q *queue[T]) runSerial() {
 	q.active.Add(1)
-	own := int64(0) // counted in pending by this activation
 	idle := 0
 	for !q.dead.Load() {
-		avail := q.pending.Load() - own
-		if avail <= 0 {
-			if idle < lingerRounds {
-				idle++
-				runtime.Gosched()
-				continue
-			}
-			if q.pending.Add(-own) == 0 {
-				break // the next publisher starts another
-			}
-			own, idle = 0, 0 // a message came in the meantime
-			continue
-		}
-		idle = 0
-		k := min(avail, int64(len(q.buf)))
 		q.cmu.Lock()
 		if q.dead.Load() {
 			// The end's purge (under cmu, after dead) takes the ring.
 			q.cmu.Unlock()
 			break
 		}
-		batch := q.take(q.buf[:k], q.head.Load()+uint64(k))
+		batch := q.takeNext()
 		q.cmu.Unlock()
-		q.handle(batch)
-		if own += k; own > 1 {
-			q.pending.Add(1 - own)
-			own = 1
+		if len(batch) > 0 {
+			idle = 0
+			q.handle(batch)
+			continue
 		}
+		if idle < lingerRounds {
+			idle++
+			runtime.Gosched()
+			continue
+		}
+		q.state.Store(0)
+		q.cmu.Lock()
+		more := q.ready()
+		q.cmu.Unlock()
+		if !more || !q.state.CompareAndSwap(0, 1) {
+			break // nothing, or a publisher started another activation
+		}
+		idle = 0
 	}
 	q.active.Add(-1)
 	q.maybeFinish()
+}
+
+// takeNext takes the next batch of a queue with concurrency 1 into buf: from
+// the ring, where the messages before ptail are, and then, in log mode, from
+// the log. The caller holds cmu.
+func (q *queue[T]) takeNext() []entry[T] {
+	pt, h := q.ptail.Load(), q.head.Load()
+	if !q.inLog || h < pt {
+		return q.take(q.buf, pt)
+	}
+	lg := q.lg
+	from := h + q.off
+	k := min(lg.cursor.Load()-from, uint64(len(q.buf)))
+	slots, mask, buf := lg.slots, lg.mask, q.buf[:k]
+	for i := range buf {
+		e := &slots[(from+uint64(i))&mask]
+		buf[i] = entry[T]{v: e.v, hc: e.hc}
+		e.taken()
+	}
+	q.head.Store(h + k)
+	return buf
+}
+
+// ready reports whether a queue with concurrency 1 holds messages not taken.
+// The caller holds cmu.
+func (q *queue[T]) ready() bool {
+	h := q.head.Load()
+	if h < q.ptail.Load() {
+		return true // in the ring
+	}
+	return q.inLog && q.lg.cursor.Load() != h+q.off
 }
 
 // handle runs the handler on each message of batch, or drops what is left
@@ -520,6 +578,7 @@ func (q *queue[T]) end(reason DropReason) {
 	q.dead.Store(true)
 	close(s.done) // wakes waiting publishers
 	q.pmu.Lock()
+	q.leaveLog()
 	q.closed = true
 	t := q.tail // final: no publisher adds after closed
 	q.pmu.Unlock()

@@ -59,6 +59,7 @@ type Topic[T any] struct {
 	topicBase
 	subs []*Subscription[T] // guarded by b.mu, in subscription order
 	snap atomic.Pointer[snapshot[T]]
+	lg   *tlog[T] // under qmu; made by the first queue that joins it
 }
 
 // snapshot is the immutable set of a topic's subscriptions that Publish
@@ -70,6 +71,9 @@ type snapshot[T any] struct {
 	routed   bool // there is a target (the zero snapshot has none)
 	plain    bool // every target is a channel subscription that waits without limit
 	queues   bool // every target is a handler subscription outside a queue group
+	ownLocks bool // some target is a handler subscription with a lock of its own
+	shared   bool // two targets or more share the topic's publishers' lock: the log pays
+	logSize  int  // the largest ring of those: the size of a new log
 	deleted  bool // the topic was deleted: publishes fail
 }
 
@@ -149,6 +153,15 @@ func (t *Topic[T]) rebuild() {
 		!slices.ContainsFunc(ns.single, func(s *Subscription[T]) bool { return !s.waits })
 	ns.queues = len(ns.single) > 0 && len(ns.groups) == 0 &&
 		!slices.ContainsFunc(ns.single, func(s *Subscription[T]) bool { return s.q == nil })
+	ns.ownLocks = slices.ContainsFunc(ns.single, func(s *Subscription[T]) bool { return s.q != nil && s.q.pmu != &t.qmu })
+	n := 0
+	for _, s := range ns.single {
+		if s.q != nil && s.q.pmu == &t.qmu {
+			n++
+			ns.logSize = max(ns.logSize, len(s.q.slots))
+		}
+	}
+	ns.shared = n >= 2
 	t.snap.Store(ns)
 }
 
@@ -207,7 +220,8 @@ func (t *Topic[T]) Publish(ctx context.Context, v T) error {
 
 // publishQueues is publish when every subscription of s is a handler
 // subscription outside a queue group: one handler context for the message,
-// and a push to each queue.
+// one write to the topic's log for the queues in it, a put to each other
+// queue with the topic's lock and room, and push for the rest.
 func (t *Topic[T]) publishQueues(ctx context.Context, s *snapshot[T], v T, bg bool) error {
 	parent := ctx
 	if bg {
@@ -215,25 +229,21 @@ func (t *Topic[T]) publishQueues(ctx context.Context, s *snapshot[T], v T, bg bo
 	}
 	hc := t.newMsgCtx(parent, t)
 	t.nextID(ctx, bg, &hc.id)
-	var err error
-	mu, held := &t.qmu, false
+	var (
+		err     error
+		slowBuf [4]*Subscription[T]
+		slow    = slowBuf[:0]
+	)
+	mu := &t.qmu
+	mu.Lock()
 	for _, x := range s.single {
 		q := x.q
-		if q.pmu != mu {
-			// A queue with a lock of its own: a wildcard subscription, or
-			// one with concurrency above 1.
-			if held {
-				mu.Unlock()
-				held = false
-			}
-			if e := x.push(ctx, v, hc, nil, false); e != nil {
-				err = keep(err, e)
-			}
-			continue
+		if q.pmu != mu || q.inLog {
+			continue // a lock of its own: below; in the log: appendLog
 		}
-		if !held {
-			mu.Lock()
-			held = true
+		if s.shared && t.join(q, s.logSize) {
+			q.s.kept()
+			continue // it gets v from the log
 		}
 		if !q.closed && !q.full() {
 			// q.tryPut, written out: the compiler does not inline it,
@@ -242,15 +252,30 @@ func (t *Topic[T]) publishQueues(ctx context.Context, s *snapshot[T], v T, bg bo
 			q.added()
 			continue
 		}
-		// pushSlow releases the shared lock: it may wait, or call OnDrop,
-		// and the handler waited for, or OnDrop, may publish to this topic.
-		held = false
-		if e := x.pushSlow(ctx, v, hc, nil, false); e != nil {
+		// Full or ended: push, after the lock is released, since it may
+		// wait, or call OnDrop, and the handler waited for, or OnDrop, may
+		// publish to this topic.
+		slow = append(slow, x)
+	}
+	if t.lg != nil && len(t.lg.subs) > 0 {
+		slow = t.appendLog(v, hc, slow)
+	}
+	mu.Unlock()
+	for _, x := range slow {
+		if e := x.push(ctx, v, hc, nil, false); e != nil {
 			err = keep(err, e)
 		}
 	}
-	if held {
-		mu.Unlock()
+	if s.ownLocks {
+		// Wildcard subscriptions, and those with concurrency above 1.
+		for _, x := range s.single {
+			if x.q.pmu == mu {
+				continue
+			}
+			if e := x.push(ctx, v, hc, nil, false); e != nil {
+				err = keep(err, e)
+			}
+		}
 	}
 	if err == errEnded {
 		return t.b.endedErr()
