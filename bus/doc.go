@@ -35,9 +35,13 @@
 // Handle runs a function per message on the bus's workers: each handler
 // subscription is a bounded ring that a worker drains in batches while it
 // holds messages, so a handler costs no goroutine while idle and one slow
-// handler never delays another. Handlers run under no bus lock and may
-// publish, also to their own topic. Their context carries the message's
-// CorrelationID, which their own publishes carry on.
+// handler never delays another. The handler subscriptions of one topic (with
+// concurrency 1, outside queue groups) share the topic's log while they keep
+// up, so that a publish writes the message once for all of them; one that
+// falls behind by its buffer goes back to its own ring and policy. Handlers
+// run under no bus lock and may publish, also to their own topic. Their
+// context carries the message's CorrelationID, which their own publishes
+// carry on.
 //
 // # Shutdown
 //
