@@ -91,7 +91,11 @@ const MaxBuffer = 1 << 24
 const MaxConcurrency = 1 << 16
 
 // Buffer sets the queue size: how many messages may wait for the subscriber.
-// It must be between 1 and MaxBuffer; the default is DefaultBuffer.
+// It must be between 1 and MaxBuffer; the default is DefaultBuffer. The
+// queue is allocated when the subscription is made, rounded up to a power
+// of 2 for handler subscriptions; a topic with two or more handler
+// subscriptions (concurrency 1, outside queue groups) also allocates a
+// shared log the size of the largest of their queues (see Handle).
 func Buffer(n int) SubscribeOption {
 	return subOption(func(c *subConfig) {
 		switch {

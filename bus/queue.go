@@ -33,8 +33,8 @@ type entry[T any] struct {
 // publisher reads active to know whether to start one.
 //
 // A queue with concurrency 1 made for exactly one topic may be in its
-// topic's log instead (see tlog): its messages are then the log's, from
-// log sequence off on, and its own ring is empty.
+// topic's log (see tlog): the messages after those its ring held when it
+// joined are then the log's, its message k at log sequence k+off.
 type queue[T any] struct {
 	s     *Subscription[T]
 	fn    func(context.Context, T) error

@@ -542,6 +542,14 @@ func Subscribe[T any](ctx context.Context, b *Bus, pattern string, opts ...Subsc
 // Handler contexts are allocated in blocks of a few dozen messages: fn may
 // keep its context after it returns (in a goroutine, say), but that keeps
 // the block, and the publishers' contexts it refers to, in memory as well.
+//
+// The handler subscriptions of one topic with concurrency 1, outside queue
+// groups, share the topic's log while they keep up: a publish writes the
+// message there once for all of them. One that falls behind by its Buffer,
+// or that gets a message by PublishSync or with channel subscribers on the
+// topic, takes what it has not handled into its own queue, where its policy
+// applies as usual, and rejoins the log once it has caught up. What a
+// subscriber receives, drops and counts does not depend on it.
 func Handle[T any](ctx context.Context, b *Bus, pattern string, fn func(context.Context, T) error, opts ...SubscribeOption) (*Subscription[T], error) {
 	if fn == nil {
 		return nil, errors.New("bus: Handle: nil handler function")
