@@ -5,11 +5,12 @@ import (
 	"sync/atomic"
 )
 
-// tlog is a topic's log: one ring that every handler subscription of the
-// topic with concurrency 1 shares while it keeps up, so that a publish writes
-// the message once and publishes it with one atomic store, whatever the
-// number of such subscriptions. Each of them reads the log at its own pace
-// (its queue's head, shifted by off), and the last one to take a slot empties
+// tlog is a topic's log: one ring that the handler subscriptions made for
+// exactly this topic, with concurrency 1 and outside queue groups, share
+// while they keep up (when there are two or more of them), so that a
+// publish writes the message once and publishes it with one atomic store,
+// whatever their number. Each of them reads the log at its own pace (its
+// queue's head, shifted by off), and the last one to take a slot empties
 // it.
 //
 // A queue in the log receives its messages only from there, after what its
