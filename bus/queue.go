@@ -262,9 +262,10 @@ func (s *Subscription[T]) pushSlow(ctx context.Context, v T, hc *msgCtx, w *wait
 		)
 		// waiters goes up before the room check; an activation stores head
 		// before it reads waiters: one of the two sees the other.
+		// The queue is out of the log (push saw to it), and stays out while
+		// waiters is above zero: join refuses then.
 		q.waiters.Add(1)
 		for {
-			q.leaveLog() // no queue joins the log while a publisher waits: a guard
 			if q.closed {
 				reason = s.deadReason()
 				break

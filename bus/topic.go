@@ -153,15 +153,18 @@ func (t *Topic[T]) rebuild() {
 		!slices.ContainsFunc(ns.single, func(s *Subscription[T]) bool { return !s.waits })
 	ns.queues = len(ns.single) > 0 && len(ns.groups) == 0 &&
 		!slices.ContainsFunc(ns.single, func(s *Subscription[T]) bool { return s.q == nil })
-	ns.ownLocks = slices.ContainsFunc(ns.single, func(s *Subscription[T]) bool { return s.q != nil && s.q.pmu != &t.qmu })
-	n := 0
+	shared := 0
 	for _, s := range ns.single {
-		if s.q != nil && s.q.pmu == &t.qmu {
-			n++
+		switch {
+		case s.q == nil:
+		case s.q.pmu != &t.qmu:
+			ns.ownLocks = true
+		default:
+			shared++
 			ns.logSize = max(ns.logSize, len(s.q.slots))
 		}
 	}
-	ns.shared = n >= 2
+	ns.shared = shared >= 2
 	t.snap.Store(ns)
 }
 
