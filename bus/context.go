@@ -19,15 +19,19 @@ type (
 // cancellation: a handler runs after Publish returned. It is done only when
 // the bus gives up draining.
 //
-// A msgCtx lives in a ctxBlock and holds no pointer: what all contexts of a
-// block share (topic, bus) and the publishers' contexts are in the block's
-// header, found from the context's index. A publish with
-// context.Background() then writes 17 bytes that the garbage collector never
-// scans and no write barrier guards; a block makes room for the publishers'
-// contexts when the first publish with a context of its own comes.
+// A msgCtx lives in a ctxBlock and is one word that the garbage collector
+// never scans: the publish's sequence number on its topic and the context's
+// index in its block. What all contexts of a block share (topic, bus) is in
+// the block's header, found from the index. A message published with
+// context.Background() has the correlation ID made from the topic's seed and
+// that sequence number (see nextID), so the ID is made again whenever it is
+// read, not written at every publish; a block makes room for the
+// publishers' contexts and the IDs they carry when the first publish with a
+// context of its own comes.
 type msgCtx struct {
-	id CorrelationID
-	i  uint8 // index in its block
+	// seq<<ctxBlockBits | index in the block. seq stays below 2^57: that
+	// is 45 years of a topic's publishes at 10^8 a second.
+	w uint64
 }
 
 // ctxBlock is how handler contexts are allocated: a publish takes the next
@@ -35,33 +39,67 @@ type msgCtx struct {
 // allocation per ctxBlockSize messages instead of one per message. A block
 // stays in memory while any handler keeps one of its contexts.
 type ctxBlock struct {
-	t       topicImpl
-	b       *Bus
-	parents atomic.Pointer[[ctxBlockSize]context.Context] // made by the first publish with a context of its own
-	next    atomic.Int32
-	ctxs    [ctxBlockSize]msgCtx
+	t    topicImpl
+	b    *Bus
+	own  atomic.Pointer[[ctxBlockSize]ownCtx] // made by the first publish with a context of its own
+	next atomic.Int32
+	ctxs [ctxBlockSize]msgCtx
 }
 
-const ctxBlockSize = 64
+// ownCtx is what a message published with a context of its own keeps of it:
+// the context, for its values, and the correlation ID it carried, or the
+// one made for it.
+type ownCtx struct {
+	parent context.Context
+	id     CorrelationID
+}
 
-// block returns the block that holds c: c is its element c.i.
+const (
+	ctxBlockBits = 7
+	ctxBlockSize = 1 << ctxBlockBits
+)
+
+// index is c's place in its block.
+func (c *msgCtx) index() int { return int(c.w & (ctxBlockSize - 1)) }
+
+// block returns the block that holds c: c is its element c.index().
 func (c *msgCtx) block() *ctxBlock {
-	off := unsafe.Offsetof(ctxBlock{}.ctxs) + uintptr(c.i)*unsafe.Sizeof(msgCtx{})
+	off := unsafe.Offsetof(ctxBlock{}.ctxs) + uintptr(c.index())*unsafe.Sizeof(msgCtx{})
 	return (*ctxBlock)(unsafe.Add(unsafe.Pointer(c), -int(off)))
+}
+
+// own returns what the message's publisher gave of its context, or nil when
+// it published with context.Background().
+func (c *msgCtx) own() *ownCtx {
+	if owns := c.block().own.Load(); owns != nil && owns[c.index()].parent != nil {
+		return &owns[c.index()]
+	}
+	return nil
 }
 
 // parent returns the context of the message's publisher.
 func (c *msgCtx) parent() context.Context {
-	if ps := c.block().parents.Load(); ps != nil && ps[c.i] != nil {
-		return ps[c.i]
+	if o := c.own(); o != nil {
+		return o.parent
 	}
 	return background
 }
 
-// newMsgCtx returns the handler context of a message published on t with
-// parent (nil for context.Background()); the caller writes its correlation
-// ID.
-func (t *topicBase) newMsgCtx(parent context.Context, ti topicImpl) *msgCtx {
+// id returns the message's correlation ID.
+func (c *msgCtx) id() CorrelationID {
+	if o := c.own(); o != nil {
+		return o.id
+	}
+	var id CorrelationID
+	putCorrelationID(&id, c.block().t.base().seed, c.w>>ctxBlockBits)
+	return id
+}
+
+// newMsgCtx returns the handler context of the message published on t as
+// number seq (see nextID) with parent, nil for context.Background(). id is
+// the message's correlation ID when the caller has it; when parent is set
+// and id is nil, newMsgCtx finds it.
+func (t *topicBase) newMsgCtx(parent context.Context, ti topicImpl, seq uint64, id *CorrelationID) *msgCtx {
 	var (
 		blk *ctxBlock
 		i   int32
@@ -74,23 +112,28 @@ func (t *topicBase) newMsgCtx(parent context.Context, ti topicImpl) *msgCtx {
 		// publishers may both do so; each keeps the context it took.
 		blk = &ctxBlock{t: ti, b: t.b}
 		blk.next.Store(1)
-		for j := range blk.ctxs {
-			blk.ctxs[j].i = uint8(j)
-		}
 		t.ctxs.Store(blk)
 		i = 0
 	}
+	c := &blk.ctxs[i]
+	c.w = seq<<ctxBlockBits | uint64(i)
 	if parent != nil && !isBackground(parent) {
-		ps := blk.parents.Load()
-		if ps == nil {
-			ps = new([ctxBlockSize]context.Context)
-			if !blk.parents.CompareAndSwap(nil, ps) {
-				ps = blk.parents.Load()
+		owns := blk.own.Load()
+		if owns == nil {
+			owns = new([ctxBlockSize]ownCtx)
+			if !blk.own.CompareAndSwap(nil, owns) {
+				owns = blk.own.Load()
 			}
 		}
-		ps[i] = parent
+		o := &owns[i]
+		if id != nil {
+			o.id = *id
+		} else {
+			o.id = correlationFor(parent, t.seed, seq)
+		}
+		o.parent = parent
 	}
-	return &blk.ctxs[i]
+	return c
 }
 
 // topic returns the name of the message's topic.
@@ -103,7 +146,7 @@ func (c *msgCtx) Err() error                  { return c.block().b.killCtx.Err()
 func (c *msgCtx) Value(k any) any {
 	switch k := k.(type) {
 	case correlationKey:
-		return &c.id
+		return c // CorrelationIDFrom asks for c.id()
 	case topicKey:
 		return c.topic()
 	case busKey:

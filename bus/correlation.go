@@ -73,10 +73,15 @@ func CorrelationIDFrom(ctx context.Context) (CorrelationID, bool) {
 		return CorrelationID{}, false
 	}
 	if mc, ok := ctx.(*msgCtx); ok {
-		return mc.id, true
+		return mc.id(), true
 	}
-	if p, ok := ctx.Value(correlationKey{}).(*CorrelationID); ok && p != nil {
-		return *p, true
+	switch p := ctx.Value(correlationKey{}).(type) {
+	case *CorrelationID:
+		if p != nil {
+			return *p, true
+		}
+	case *msgCtx: // a handler's context, under one derived from it
+		return p.id(), true
 	}
 	return CorrelationID{}, false
 }

@@ -32,7 +32,7 @@ func TestPublishToEndedSubscription(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := Message[int]{Value: 1, Topic: top.name}
-		hc := top.newMsgCtx(context.Background(), top)
+		hc := top.newMsgCtx(context.Background(), top, 1, nil)
 		if err := stale.single[0].deliver(context.Background(), &m, hc, nil, false); err != errEnded {
 			t.Errorf("handler=%v: deliver to an ended subscription: %v, want errEnded", handler, err)
 		}

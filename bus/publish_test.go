@@ -376,6 +376,69 @@ func TestCorrelationPropagation(t *testing.T) {
 	waitIdle(t, b)
 }
 
+// TestHandlerCorrelationIDOnRead: a handler context makes its message's
+// correlation ID when it is read (see msgCtx). Read directly or through a
+// context derived from it, on a topic with only handler subscriptions, the
+// ID is the same, differs from message to message, and is the one the
+// handler's own publish carries on.
+func TestHandlerCorrelationIDOnRead(t *testing.T) {
+	type key struct{}
+	b := newBus(t)
+	in, out := mustTopic[int](t, b, "read.in"), mustTopic[int](t, b, "read.out")
+	end := mustSub(t, out, Name("end"), Buffer(4))
+	type read struct{ direct, derived CorrelationID }
+	reads := make(chan read, 2)
+	_, err := in.Handle(testCtx(t), func(ctx context.Context, v int) error {
+		derived, cancel := context.WithCancel(context.WithValue(ctx, key{}, v))
+		defer cancel()
+		var r read
+		var ok1, ok2 bool
+		r.direct, ok1 = CorrelationIDFrom(ctx)
+		r.derived, ok2 = CorrelationIDFrom(derived)
+		if !ok1 || !ok2 {
+			t.Errorf("message %d: correlation ID found directly %v, through a derived context %v", v, ok1, ok2)
+		}
+		reads <- r
+		return out.Publish(derived, v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPublish(t, in, 1, 2)
+	var seen [2]CorrelationID
+	for i := range seen {
+		r, m := await(t, reads, "reads"), recv(t, end)
+		if r.direct.IsZero() || r.derived != r.direct || m.CorrelationID != r.direct {
+			t.Errorf("message %d: ID read directly %v, through a derived context %v, carried on %v; want one non-zero ID", m.Value, r.direct, r.derived, m.CorrelationID)
+		}
+		seen[i] = r.direct
+	}
+	if seen[0] == seen[1] {
+		t.Errorf("two messages published with context.Background() got the same ID %v", seen[0])
+	}
+
+	// A handler of a topic that also has a channel subscriber reads the ID
+	// that the channel subscriber's message carries.
+	mixed := mustTopic[int](t, b, "read.mixed")
+	direct := mustSub(t, mixed, Name("direct"), Buffer(4))
+	ids := make(chan CorrelationID, 2)
+	if _, err := mixed.Handle(testCtx(t), func(ctx context.Context, _ int) error {
+		id, _ := CorrelationIDFrom(ctx)
+		ids <- id
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for v := range 2 {
+		if err := mixed.Publish(context.Background(), v); err != nil {
+			t.Fatal(err)
+		}
+		if m, id := recv(t, direct), await(t, ids, "ids"); id != m.CorrelationID || id.IsZero() {
+			t.Errorf("message %d: the handler read ID %v, the channel subscriber got %v", v, id, m.CorrelationID)
+		}
+	}
+}
+
 // TestHandlerBlockedOnOwnQueue documents a hazard of Block: a handler that
 // publishes to its own full Block queue waits for room that only it could
 // make. Nothing blocks forever (invariant 4): the wait ends with the

@@ -245,7 +245,7 @@ func (s *Subscription[T]) pushSlow(ctx context.Context, v T, hc *msgCtx, w *wait
 		return errEnded
 	}
 	drop := func(reason DropReason) {
-		m := Message[T]{Value: v, CorrelationID: hc.id, Topic: *hc.topic()}
+		m := Message[T]{Value: v, CorrelationID: hc.id(), Topic: *hc.topic()}
 		s.notify(&m, reason)
 	}
 	switch {

@@ -231,7 +231,7 @@ func (s *Subscription[T]) notifyEntry(e *entry[T], reason DropReason) {
 	if e.w != nil {
 		e.w.done(&DropError{Subscriber: s.name, Reason: reason})
 	}
-	m := Message[T]{Value: e.v, CorrelationID: e.hc.id, Topic: *e.hc.topic()}
+	m := Message[T]{Value: e.v, CorrelationID: e.hc.id(), Topic: *e.hc.topic()}
 	s.notify(&m, reason)
 }
 

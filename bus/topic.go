@@ -41,13 +41,14 @@ func (t *topicBase) base() *topicBase { return t }
 // context.Background, which carries none, so that the check is not made
 // twice. It writes in place rather than return the ID: a 16-byte array
 // returned and copied on costs a publish several nanoseconds.
-func (t *topicBase) nextID(ctx context.Context, bg bool, id *CorrelationID) {
-	seq := t.published.Add(1)
+func (t *topicBase) nextID(ctx context.Context, bg bool, id *CorrelationID) (seq uint64) {
+	seq = t.published.Add(1)
 	if bg {
 		putCorrelationID(id, t.seed, seq)
-		return
+		return seq
 	}
 	*id = correlationFor(ctx, t.seed, seq)
+	return seq
 }
 
 // Name returns the topic's name.
@@ -230,8 +231,9 @@ func (t *Topic[T]) publishQueues(ctx context.Context, s *snapshot[T], v T, bg bo
 	if bg {
 		parent = nil // the same, without comparing it again
 	}
-	hc := t.newMsgCtx(parent, t)
-	t.nextID(ctx, bg, &hc.id)
+	// The handler context makes the message's correlation ID when it is
+	// read (see msgCtx): here only the publish is counted.
+	hc := t.newMsgCtx(parent, t, t.published.Add(1), nil)
 	var (
 		err     error
 		slowBuf [4]*Subscription[T]
@@ -326,11 +328,10 @@ func (t *Topic[T]) publish(ctx context.Context, v T, sync bool) error {
 		return nil
 	}
 	m := Message[T]{Value: v, Topic: t.name}
-	t.nextID(ctx, false, &m.CorrelationID)
+	seq := t.nextID(ctx, false, &m.CorrelationID)
 	var hc *msgCtx
 	if s.handlers {
-		hc = t.newMsgCtx(ctx, t)
-		hc.id = m.CorrelationID
+		hc = t.newMsgCtx(ctx, t, seq, &m.CorrelationID)
 	}
 	if sync {
 		return t.deliverSync(ctx, s, &m, hc)
