@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -208,7 +209,149 @@ func BenchmarkHandlers(b *testing.B) {
 				b.Fatal(err)
 			}
 		})
+		if n == 1 {
+			// How low a handler subscription could go: see ring.
+			for _, impl := range []string{"ring", "floor"} {
+				b.Run("subs=1/impl="+impl, func(b *testing.B) {
+					r := newRing(impl == "floor", work)
+					b.ReportAllocs()
+					for i := 0; b.Loop(); i++ {
+						r.publish(event{ID: int64(i)})
+					}
+					b.StopTimer()
+					r.close()
+				})
+			}
+		}
 	}
+}
+
+// ring runs a handler off the publisher's goroutine, in order, with a
+// bounded buffer, and parks its worker when there is nothing to do: the
+// protocol of the bus's rings (queue.runSerial), on a goroutine of its own,
+// for one publisher, and with none of the bus around it: no routing,
+// policies, Stats or end. BenchmarkHandlers runs it beside the raw channel to
+// show what the speed targets for one handler subscriber cost.
+//
+// impl=ring is the protocol alone: the publisher writes the message into a
+// slot and publishes the ring's tail; the worker takes what is there in
+// batches. impl=floor adds only what each message needs for what the bus
+// promises a handler: the lock that lets many goroutines publish, a handler
+// context per message that carries its correlation ID and topic (allocated
+// in blocks, as the bus does), the topic's publish counter behind the ID,
+// a slot that holds that context and is emptied once taken (so the ring
+// keeps nothing alive), and the subscriber's handled counter. The bus cannot
+// be cheaper than impl=floor with one subscriber.
+type ring struct {
+	floor bool
+	top   *topicBase // for the handler contexts, with impl=floor
+	slots []ringSlot
+	mask  uint64
+	work  func(event)
+	wake  chan struct{}
+	quit  atomic.Bool
+	done  chan struct{}
+
+	_       [64]byte
+	mu      sync.Mutex // taken with impl=floor
+	tail    uint64
+	limit   uint64 // tail may grow to this without reading head
+	_       [64]byte
+	ptail   atomic.Uint64 // tail, published for the worker
+	_       [64]byte
+	state   atomic.Int32 // 1 while the worker runs or is being woken
+	_       [64]byte
+	head    atomic.Uint64
+	_       [64]byte
+	handled atomic.Uint64
+	_       [64]byte
+}
+
+type ringSlot struct {
+	v  event
+	hc *msgCtx
+	w  *waiter // never set: the size of the bus's slot
+}
+
+func newRing(floor bool, work func(event)) *ring {
+	r := &ring{
+		floor: floor, top: &topicBase{name: "bench.events", seed: 42}, slots: make([]ringSlot, benchBuffer),
+		mask: benchBuffer - 1, work: work, limit: benchBuffer,
+		wake: make(chan struct{}, 1), done: make(chan struct{}),
+	}
+	go r.run()
+	return r
+}
+
+func (r *ring) publish(v event) {
+	var hc *msgCtx
+	if r.floor {
+		hc = r.top.newMsgCtx(nil, nil, r.top.published.Add(1), nil)
+		r.mu.Lock()
+	}
+	for r.tail >= r.limit {
+		r.limit = r.head.Load() + uint64(len(r.slots))
+		if r.tail >= r.limit {
+			runtime.Gosched() // full: Block, without a ctx to watch
+		}
+	}
+	r.slots[r.tail&r.mask] = ringSlot{v: v, hc: hc}
+	r.tail++
+	r.ptail.Store(r.tail)
+	if r.state.Load() == 0 && r.state.CompareAndSwap(0, 1) {
+		r.wake <- struct{}{}
+	}
+	if r.floor {
+		r.mu.Unlock()
+	}
+}
+
+func (r *ring) run() {
+	defer close(r.done)
+	var buf [maxBatch]ringSlot
+	for range r.wake {
+		for idle := 0; ; {
+			h, t := r.head.Load(), r.ptail.Load()
+			if h < t {
+				i := h & r.mask
+				k := min(t-h, maxBatch, uint64(len(r.slots))-i)
+				copy(buf[:k], r.slots[i:i+k])
+				if r.floor {
+					clear(r.slots[i : i+k])
+				}
+				r.head.Store(h + k)
+				for j := range buf[:k] {
+					r.work(buf[j].v)
+					if r.floor {
+						r.handled.Add(1)
+					}
+				}
+				idle = 0
+				continue
+			}
+			if idle < lingerRounds {
+				idle++
+				runtime.Gosched()
+				continue
+			}
+			r.state.Store(0)
+			if r.ptail.Load() == r.head.Load() || !r.state.CompareAndSwap(0, 1) {
+				break
+			}
+		}
+		if r.quit.Load() {
+			return
+		}
+	}
+}
+
+// close waits until the worker has handled every message.
+func (r *ring) close() {
+	r.quit.Store(true)
+	if r.state.CompareAndSwap(0, 1) {
+		r.wake <- struct{}{}
+	}
+	<-r.done
 }
 
 // BenchmarkFloor asks how close Publish to one channel subscriber can come to
