@@ -354,26 +354,27 @@ func (r *ring) close() {
 	<-r.done
 }
 
-// BenchmarkFloor asks how close Publish to one channel subscriber can come to
-// a raw channel, given what the bus promises. Beside the raw channel and the
+// BenchmarkFloor asks how close Publish to channel subscribers can come to
+// raw channels, given what the bus promises. Beside the raw channel and the
 // bus, impl=envelope sends the bus's Message on a plain channel, and
 // impl=floor does only the work that every delivery needs for the bus's
 // guarantees: the topic's publish counter (Stats, and the sequence behind
 // the correlation ID), the correlation ID, the sender guard that lets a
 // subscription end (and its channel close) while publishers race it, and the
 // subscriber's sent counter. No routing, no policy, no error handling: the
-// bus cannot be cheaper than impl=floor. The parallel rows run the same with
-// a publisher on every P.
+// bus cannot be cheaper than impl=floor. The rows without a prefix have one
+// subscriber and one publisher; the parallel rows run the same with a
+// publisher on every P; subs=10 and subs=100 fan out to that many.
 func BenchmarkFloor(b *testing.B) {
 	ctx := context.Background()
-	for _, par := range []bool{false, true} {
-		prefix := ""
-		if par {
-			prefix = "parallel/"
-		}
+	for _, c := range []struct {
+		prefix string
+		par    bool
+		n      int
+	}{{"", false, 1}, {"parallel/", true, 1}, {"subs=10/", false, 10}, {"subs=100/", false, 100}} {
 		loop := func(b *testing.B, publish func(i int)) {
 			b.ReportAllocs()
-			if !par {
+			if !c.par {
 				for i := 0; b.Loop(); i++ {
 					publish(i)
 				}
@@ -385,8 +386,8 @@ func BenchmarkFloor(b *testing.B) {
 				}
 			})
 		}
-		b.Run(prefix+"impl=raw", func(b *testing.B) {
-			r := newRawFanout(1, func(event) {})
+		b.Run(c.prefix+"impl=raw", func(b *testing.B) {
+			r := newRawFanout(c.n, func(event) {})
 			loop(b, func(i int) { r.publish(event{ID: int64(i)}) })
 			b.StopTimer()
 			r.close()
@@ -394,38 +395,51 @@ func BenchmarkFloor(b *testing.B) {
 		floor := func(b *testing.B, work bool) {
 			var (
 				published atomic.Uint64
-				c         = core{quiet: make(chan struct{}, 1)}
-				ch        = make(chan Message[event], benchBuffer)
-				done      = make(chan struct{})
+				subs      = make([]core, c.n)
+				chs       = make([]chan Message[event], c.n)
+				wg        sync.WaitGroup
 			)
-			go func() {
-				defer close(done)
-				for range ch {
-				}
-			}()
+			for j := range subs {
+				subs[j].quiet = make(chan struct{}, 1)
+				chs[j] = make(chan Message[event], benchBuffer)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range chs[j] {
+					}
+				}()
+			}
 			loop(b, func(i int) {
 				if !work {
-					ch <- Message[event]{Value: event{ID: int64(i)}}
+					m := Message[event]{Value: event{ID: int64(i)}}
+					for _, ch := range chs {
+						ch <- m
+					}
 					return
 				}
 				seq := published.Add(1)
 				m := Message[event]{Value: event{ID: int64(i)}, Topic: "bench.events"}
 				putCorrelationID(&m.CorrelationID, 42, seq)
-				if !c.enter() {
-					panic("the guard is closed")
+				for j, ch := range chs {
+					s := &subs[j]
+					if !s.enter() {
+						panic("the guard is closed")
+					}
+					ch <- m
+					s.sent.Add(1)
+					s.exit()
 				}
-				ch <- m
-				c.sent.Add(1)
-				c.exit()
 			})
 			b.StopTimer()
-			close(ch)
-			<-done
+			for _, ch := range chs {
+				close(ch)
+			}
+			wg.Wait()
 		}
-		b.Run(prefix+"impl=envelope", func(b *testing.B) { floor(b, false) })
-		b.Run(prefix+"impl=floor", func(b *testing.B) { floor(b, true) })
-		b.Run(prefix+"impl=bus", func(b *testing.B) {
-			_, top, done := benchBus(b, 1)
+		b.Run(c.prefix+"impl=envelope", func(b *testing.B) { floor(b, false) })
+		b.Run(c.prefix+"impl=floor", func(b *testing.B) { floor(b, true) })
+		b.Run(c.prefix+"impl=bus", func(b *testing.B) {
+			_, top, done := benchBus(b, c.n)
 			loop(b, func(i int) {
 				if err := top.Publish(ctx, event{ID: int64(i)}); err != nil {
 					panic(err)
