@@ -270,7 +270,7 @@ type ring struct {
 type ringSlot struct {
 	v  event
 	hc *msgCtx
-	w  *waiter // never set: the size of the bus's slot
+	_  *waiter // the bus's slot has a PublishSync waiter here: the same size
 }
 
 func newRing(floor bool, work func(event)) *ring {
@@ -286,7 +286,7 @@ func newRing(floor bool, work func(event)) *ring {
 func (r *ring) publish(v event) {
 	var hc *msgCtx
 	if r.floor {
-		hc = r.top.newMsgCtx(nil, nil, r.top.published.Add(1), nil)
+		hc = r.top.newMsgCtx(background, nil, r.top.published.Add(1), nil)
 		r.mu.Lock()
 	}
 	for r.tail >= r.limit {
