@@ -40,7 +40,8 @@ func (t *topicBase) base() *topicBase { return t }
 // carries to id: ctx's own, or a new one. bg says that ctx is
 // context.Background, which carries none, so that the check is not made
 // twice. It writes in place rather than return the ID: a 16-byte array
-// returned and copied on costs a publish several nanoseconds.
+// returned and copied on costs a publish several nanoseconds. It returns the
+// publish's sequence number on the topic, which a handler context keeps.
 func (t *topicBase) nextID(ctx context.Context, bg bool, id *CorrelationID) (seq uint64) {
 	seq = t.published.Add(1)
 	if bg {
