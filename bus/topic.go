@@ -544,7 +544,7 @@ func Subscribe[T any](ctx context.Context, b *Bus, pattern string, opts ...Subsc
 // and is cancelled only when Close gives up waiting for handlers. A panic
 // in fn is recovered and returned as a *PanicError.
 //
-// Handler contexts are allocated in blocks of a few dozen messages: fn may
+// Handler contexts are allocated in blocks of 128 messages: fn may
 // keep its context after it returns (in a goroutine, say), but that keeps
 // the block, and the publishers' contexts it refers to, in memory as well.
 //
