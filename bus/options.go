@@ -32,6 +32,9 @@ type Hooks struct {
 	Dropped func(DropEvent)
 	// Ended is called when a subscription ends, for whatever reason.
 	Ended func(EndEvent)
+	// Unrouted is called with the topic's name for each accepted publish
+	// that matched no subscription (counted as Unrouted in TopicStats).
+	Unrouted func(topic string)
 }
 
 // DropEvent describes one dropped message.

@@ -136,3 +136,21 @@ func TestDefaultsOption(t *testing.T) {
 		t.Error("an invalid default option gave no error")
 	}
 }
+
+func TestUnroutedHook(t *testing.T) {
+	var got []string
+	b := New(WithHooks(Hooks{Unrouted: func(topic string) { got = append(got, topic) }}))
+	defer b.Close(context.Background())
+	tp := mustTopic[int](t, b, "lonely")
+	for range 2 {
+		if err := tp.Publish(context.Background(), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tp.PublishSync(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0] != "lonely" {
+		t.Fatalf("Unrouted hook saw %q, want 3 times \"lonely\"", got)
+	}
+}

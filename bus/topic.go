@@ -52,6 +52,15 @@ func (t *topicBase) nextID(ctx context.Context, bg bool, id *CorrelationID) (seq
 	return seq
 }
 
+// countUnrouted counts a publish that matched no subscription and tells
+// the bus's Unrouted hook.
+func (t *topicBase) countUnrouted() {
+	t.unrouted.Add(1)
+	if h := t.b.hooks.Unrouted; h != nil {
+		h(t.name)
+	}
+}
+
 // Name returns the topic's name.
 func (t *topicBase) Name() string { return t.name }
 
@@ -190,7 +199,7 @@ func (t *Topic[T]) Publish(ctx context.Context, v T) error {
 		if s.deleted {
 			return t.deletedErr()
 		}
-		t.unrouted.Add(1)
+		t.countUnrouted()
 		return nil
 	}
 	bg := isBackground(ctx)
@@ -325,7 +334,7 @@ func (t *Topic[T]) publish(ctx context.Context, v T, sync bool) error {
 		if s.deleted {
 			return t.deletedErr()
 		}
-		t.unrouted.Add(1)
+		t.countUnrouted()
 		return nil
 	}
 	m := Message[T]{Value: v, Topic: t.name}
