@@ -149,6 +149,10 @@ func (a *attempts[T]) observe(ctx context.Context, d time.Duration, o Outcome, e
 
 // failed takes over after the first attempt failed with err.
 func (a *attempts[T]) failed(ctx context.Context, v T, err error, start time.Time) error {
+	if d, ok := brokerFrom(ctx); ok { // the broker retries and dead-letters
+		a.observe(ctx, a.since(start), OutcomeOf(err), err, d.attempt)
+		return err
+	}
 	actx := ctx
 	for attempt := 1; ; attempt++ {
 		d := a.since(start)

@@ -97,12 +97,16 @@ func IsPermanent(err error) bool { return err != nil && errors.Is(err, errPerman
 type attemptKey struct{}
 
 // AttemptFrom returns which attempt at the current message a handler's call
-// is: 1 for the first call, 2 for the first retry, and so on. It returns 1
-// for a context that carries no attempt number.
+// is: 1 for the first call, 2 for the first retry, and so on; for a message
+// that a broker delivered (WithBrokerDelivery), the broker's delivery count.
+// It returns 1 for a context that carries no attempt number.
 func AttemptFrom(ctx context.Context) int {
 	if ctx != nil {
 		if n, ok := ctx.Value(attemptKey{}).(int); ok {
 			return n
+		}
+		if d, ok := brokerFrom(ctx); ok {
+			return d.attempt
 		}
 	}
 	return 1
