@@ -12,8 +12,8 @@ import (
 
 // Defaults of an Export.
 const (
-	DefaultInFlight       = 1024            // publishes waiting for the stream's ack, per Export
-	DefaultExportAttempts = 6               // tries of one publish, the first included
+	DefaultInFlight       = 1024             // publishes waiting for the stream's ack, per Export
+	DefaultExportAttempts = 6                // tries of one publish, the first included
 	DefaultAckTimeout     = 10 * time.Second // how long one publish waits for the stream's ack
 )
 
