@@ -94,14 +94,13 @@ func (s *streams) streamFor(name, subject string) (string, error) {
 // dead-letter stream.
 func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg Config, used []string) (*streams, error) {
 	wanted := cfg.Streams
-	if len(wanted) == 0 {
-		def := Stream{Name: DefaultStream, Subjects: used}
+	if len(wanted) == 0 && len(used) > 0 {
+		def := Stream{Name: DefaultStream, Subjects: merge(used)}
 		if s, err := js.Stream(ctx, DefaultStream); err == nil {
 			def.Subjects = merge(s.CachedInfo().Config.Subjects, used)
 		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
 			return nil, fmt.Errorf("natsbridge: look up stream %q: %w", DefaultStream, err)
 		}
-		def.Subjects = merge(def.Subjects)
 		wanted = []Stream{def}
 	}
 	out := &streams{subjects: make(map[string][]string)}
