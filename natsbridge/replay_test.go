@@ -36,7 +36,7 @@ func ensureStream(t testing.TB, js jetstream.JetStream) {
 // follows.
 func TestReplay(t *testing.T) {
 	cases := []struct {
-		name string
+		name    string
 		opt     func(mid time.Time) natsbridge.ImportOption
 		subject string
 		want    []string
