@@ -22,6 +22,9 @@ func connect(ctx context.Context, cfg Config, emb *embedded, log *zap.Logger, m 
 		nats.ReconnectJitter(cfg.ReconnectJitter, cfg.ReconnectJitter),
 		nats.ReconnectBufSize(cfg.ReconnectBuffer),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if nc.Status() != nats.RECONNECTING {
+				return // closing: the closed handler says so
+			}
 			m.setState(StateReconnecting)
 			log.Warn("disconnected from NATS, reconnecting", zap.Error(err))
 		}),

@@ -154,8 +154,10 @@ func (c *consumer) start(ctx context.Context) error {
 	c.msgs, c.quit = make(chan jetstream.Msg), make(chan struct{})
 	c.run, c.cancel = context.WithCancel(context.Background())
 	c.current = make([]slot, c.spec.workers)
-	for i := range c.current {
-		c.workers.Go(func() { c.work(&c.current[i]) })
+	if c.spec.workers > 1 {
+		for i := range c.current {
+			c.workers.Go(func() { c.work(&c.current[i]) })
+		}
 	}
 	c.workers.Go(c.keepAlive)
 	cc, err := cons.Consume(c.receive,
@@ -171,12 +173,19 @@ func (c *consumer) start(ctx context.Context) error {
 	return nil
 }
 
-// receive is nats.go's callback: it hands m to a worker, or gives it back
-// at once while stopping so that another instance gets it without waiting
-// for the AckWait.
+// receive is nats.go's callback: it handles m (one worker: on nats.go's
+// goroutine, which saves a hand-off per message) or hands it to a worker, or
+// gives it back at once while stopping so that another instance gets it
+// without waiting for the AckWait.
 func (c *consumer) receive(m jetstream.Msg) {
 	if c.closing.Load() {
 		c.nak(m, 0)
+		return
+	}
+	if c.spec.workers == 1 {
+		c.current[0].set(m)
+		c.process(m)
+		c.current[0].set(nil)
 		return
 	}
 	select {
