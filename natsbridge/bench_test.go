@@ -203,5 +203,3 @@ func plainEnvelopeProducer(b *testing.B, s *server.Server) func(int) {
 		}
 	}
 }
-
-
