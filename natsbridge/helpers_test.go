@@ -106,6 +106,12 @@ func newApp(t testing.TB, opts ...fx.Option) *fxtest.App {
 	return app
 }
 
+// fxtestApp builds an app of exactly opts (and no fx log).
+func fxtestApp(t testing.TB, opts ...fx.Option) *fxtest.App {
+	t.Helper()
+	return fxtest.New(t, append([]fx.Option{fx.NopLogger}, opts...)...)
+}
+
 // startApp starts an app and registers its stop.
 func startApp(t testing.TB, opts ...fx.Option) *fxtest.App {
 	t.Helper()
