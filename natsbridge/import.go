@@ -108,10 +108,11 @@ func (s *slot) get() jetstream.Msg {
 }
 
 // durableName is the default durable of an import of subject: the app's
-// name and the subject, with '.' as '_' and the wildcards as MQTT writes
-// them ('*' as '+', '>' as '#'), so that distinct subjects get distinct names.
+// name, '_', and the subject with what JetStream names forbid replaced by
+// characters that subjects do not use: '.' by '~', and the wildcards as MQTT
+// writes them ('*' as '+', '>' as '#'). Distinct subjects get distinct names.
 func durableName(app, subject string) string {
-	return app + "_" + strings.NewReplacer(".", "_", "*", "+", ">", "#").Replace(subject)
+	return app + "_" + strings.NewReplacer(".", "~", "*", "+", ">", "#").Replace(subject)
 }
 
 func (c *consumer) bindMetrics(m *metrics) {

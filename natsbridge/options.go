@@ -245,8 +245,8 @@ func validName(what, name string) error {
 // import a subject with the same durable name split its messages (a consumer
 // group); imports with different names each get every message. The consumer
 // outlives the app: the next start carries on where it stopped. The default
-// is Config.Name, '_', and the subject with its dots and wildcards replaced
-// ("orders.placed" in app "billing": "billing_orders_placed").
+// is Config.Name, '_', and the subject with '.' as '~', '*' as '+' and '>'
+// as '#' ("orders.placed" in app "billing": "billing_orders~placed").
 func Durable(name string) ImportOption {
 	return importOption(func(s *importSpec) { s.durable = name })
 }

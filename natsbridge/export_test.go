@@ -1,0 +1,9 @@
+package natsbridge
+
+// Internals for the external tests.
+var (
+	DurableName = durableName
+	Covers      = covers
+	Overlap     = overlap
+	Merge       = merge
+)
