@@ -88,7 +88,7 @@ type publisher struct {
 	retrying atomic.Int32 // messages in retries: the ack callback looks them up only then
 	mu       sync.Mutex
 	retries  map[*nats.Msg]int // failed attempts so far, of messages being retried
-	timers   map[*time.Timer]struct{}
+	timers   map[*retryTimer]struct{} // guarded by mu, like r.t
 	closed   bool
 	running  sync.WaitGroup // retry callbacks
 }
@@ -107,7 +107,7 @@ func newPublisher(nc *nats.Conn, spec exportSpec, log *zap.Logger, m *metrics) (
 		skipped:    m.exportSkipped.WithLabelValues(l),
 		inFlight:   m.inFlight.WithLabelValues(l),
 		retries:    make(map[*nats.Msg]int),
-		timers:     make(map[*time.Timer]struct{}),
+		timers:     make(map[*retryTimer]struct{}),
 	}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncAckHandler(p.acked),
@@ -167,8 +167,13 @@ func (p *publisher) done() {
 func (p *publisher) failed(_ jetstream.JetStream, msg *nats.Msg, err error) {
 	p.errors.Inc()
 	p.mu.Lock()
+	if p.closed { // flush gave up on it, and counted it
+		p.mu.Unlock()
+		p.done()
+		return
+	}
 	n := p.retries[msg] + 1
-	if n >= p.attempts || p.closed {
+	if n >= p.attempts {
 		if _, ok := p.retries[msg]; ok {
 			delete(p.retries, msg)
 			p.retrying.Add(-1)
@@ -184,9 +189,9 @@ func (p *publisher) failed(_ jetstream.JetStream, msg *nats.Msg, err error) {
 		p.retrying.Add(1)
 	}
 	p.retries[msg] = n
-	var t *time.Timer
-	t = time.AfterFunc(p.wait(n), func() { p.retry(t, msg) })
-	p.timers[t] = struct{}{}
+	r := new(retryTimer)
+	r.t = time.AfterFunc(p.wait(n), func() { p.retry(r, msg) })
+	p.timers[r] = struct{}{}
 	p.mu.Unlock()
 	p.log.Debug("export failed, retrying", zap.String("id", first(msg.Header, HeaderID)), zap.Int("attempt", n), zap.Error(err))
 }
@@ -201,9 +206,13 @@ func (p *publisher) wait(n int) time.Duration {
 	return d - time.Duration(rand.Int64N(int64(d)/5+1))
 }
 
-func (p *publisher) retry(t *time.Timer, msg *nats.Msg) {
+// retryTimer is the timer of one pending retry; the map of them holds
+// pointers, so that a callback can name its own before its timer is stored.
+type retryTimer struct{ t *time.Timer }
+
+func (p *publisher) retry(r *retryTimer, msg *nats.Msg) {
 	p.mu.Lock()
-	delete(p.timers, t)
+	delete(p.timers, r)
 	if p.closed {
 		p.mu.Unlock()
 		return
@@ -230,8 +239,8 @@ wait:
 	}
 	p.mu.Lock()
 	p.closed = true
-	for t := range p.timers {
-		t.Stop()
+	for r := range p.timers {
+		r.t.Stop()
 	}
 	clear(p.timers)
 	p.mu.Unlock()
