@@ -1,6 +1,7 @@
 package natsbridge_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -89,5 +90,39 @@ func TestReplay(t *testing.T) {
 				t.Errorf("%d events handled beyond those", extra)
 			}
 		})
+	}
+}
+
+// Ordered keeps stream order even when a message fails and comes again:
+// nothing behind it is handled meanwhile.
+func TestOrderedKeepsOrderAcrossRedelivery(t *testing.T) {
+	checkLeaks(t)
+	url, _ := startServer(t, t.TempDir())
+	_, js := jsClient(t, url)
+	ensureStream(t, js)
+	publishRaw(t, js, "orders.placed", 0, 10)
+	rec := newRecorder()
+	failed := false
+	rec.failFor = func(_ context.Context, o Order) error {
+		if o.ID == "o-3" && !failed {
+			failed = true // the handler runs one message at a time
+			return errDown
+		}
+		return nil
+	}
+	app := startApp(t, remote(url),
+		natsbridge.Import[Order]("orders.placed", natsbridge.Durable("ordered"), natsbridge.Ordered(),
+			natsbridge.Backoff(20*time.Millisecond)),
+		handlers.Supply(handlers.Register[Order]("orders.placed", rec)),
+	)
+	got := rec.wait(t, 10)
+	app.RequireStop()
+	for i, o := range got {
+		if want := fmt.Sprint("o-", i); o.ID != want {
+			t.Fatalf("handled %v: want o-0 to o-9 in order", got)
+		}
+	}
+	if !failed {
+		t.Error("o-3 never failed")
 	}
 }
