@@ -30,16 +30,18 @@ func startErr(t *testing.T, opts ...fx.Option) error {
 	return err
 }
 
-// Bad configuration fails the app's start with an error that says what to
-// fix; nothing is left running.
-func TestBadConfigFailsStart(t *testing.T) {
+// badConfig is a configuration that must fail the start: the error must
+// match is (if set) and say each of want.
+type badConfig struct {
+	name  string
+	setup func(t *testing.T) []fx.Option
+	is    error
+	want  []string
+}
+
+func badConfigs() []badConfig {
 	handler := handlers.Supply(handlers.RegisterFunc("orders.placed", func(context.Context, Order) error { return nil }))
-	cases := []struct {
-		name  string
-		setup func(t *testing.T) []fx.Option
-		is    error
-		want  []string
-	}{
+	return []badConfig{
 		{"bad URL", func(t *testing.T) []fx.Option {
 			return []fx.Option{remote("nats://127.0.0.1:1")}
 		}, nil, []string{"nats://127.0.0.1:1", "check Config.URLs"}},
@@ -97,7 +99,12 @@ func TestBadConfigFailsStart(t *testing.T) {
 			return []fx.Option{embeddedIn(t.TempDir()), natsbridge.Configure(func(c *natsbridge.Config) { c.Embedded.Listen = "nowhere" })}
 		}, nil, []string{`Listen "nowhere"`, "host:port"}},
 	}
-	for _, tc := range cases {
+}
+
+// Bad configuration fails the app's start with an error that says what to
+// fix; nothing is left running.
+func TestBadConfigFailsStart(t *testing.T) {
+	for _, tc := range badConfigs() {
 		t.Run(tc.name, func(t *testing.T) {
 			checkLeaks(t)
 			err := startErr(t, tc.setup(t)...)

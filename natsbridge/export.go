@@ -87,7 +87,7 @@ type publisher struct {
 
 	retrying atomic.Int32 // messages in retries: the ack callback looks them up only then
 	mu       sync.Mutex
-	retries  map[*nats.Msg]int // failed attempts so far, of messages being retried
+	retries  map[*nats.Msg]int        // failed attempts so far, of messages being retried
 	timers   map[*retryTimer]struct{} // guarded by mu, like r.t
 	closed   bool
 	running  sync.WaitGroup // retry callbacks

@@ -80,19 +80,7 @@ fxbus_bridge_connection_state{state="reconnecting"} 0
 
 	pubApp.RequireStop()
 	impApp.RequireStop()
-	after := func(k *keeper, want string, names ...string) {
-		t.Helper()
-		reg := prometheus.NewRegistry()
-		for _, c := range k.kept {
-			if err := reg.Register(c); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
-			t.Error(err)
-		}
-	}
-	after(exp, `
+	afterStop(t, exp, `
 # HELP fxbus_bridge_exported_total Events the stream acked, by export pattern.
 # TYPE fxbus_bridge_exported_total counter
 fxbus_bridge_exported_total{export="orders.>"} 3
@@ -100,7 +88,7 @@ fxbus_bridge_exported_total{export="orders.>"} 3
 # TYPE fxbus_bridge_export_in_flight gauge
 fxbus_bridge_export_in_flight{export="orders.>"} 0
 `, "fxbus_bridge_exported_total", "fxbus_bridge_export_in_flight")
-	after(imp, `
+	afterStop(t, imp, `
 # HELP fxbus_bridge_imported_total Messages the consumer delivered, redeliveries included.
 # TYPE fxbus_bridge_imported_total counter
 fxbus_bridge_imported_total{consumer="billing"} 3
@@ -108,4 +96,19 @@ fxbus_bridge_imported_total{consumer="billing"} 3
 # TYPE fxbus_bridge_acked_total counter
 fxbus_bridge_acked_total{consumer="billing"} 3
 `, "fxbus_bridge_imported_total", "fxbus_bridge_acked_total")
+}
+
+// afterStop compares the series that k kept with want, once the app has
+// stopped and unregistered them.
+func afterStop(t *testing.T, k *keeper, want string, names ...string) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	for _, c := range k.kept {
+		if err := reg.Register(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
+		t.Error(err)
+	}
 }
