@@ -90,7 +90,7 @@ func (b *Bridge) start(ctx context.Context) (err error) {
 	}
 	defer func() {
 		if err != nil {
-			b.stop(context.Background())
+			_ = b.stop(context.Background()) // undo what started; the start error says why
 		}
 	}()
 	if len(b.cfg.URLs) == 0 {

@@ -15,10 +15,6 @@ var (
 	// ErrNotCovered is wrapped by the start error of an Export or Import whose
 	// subjects the stream it uses does not capture.
 	ErrNotCovered = errors.New("natsbridge: subject outside the stream")
-
-	// errStopping is the error of a publish the bridge gave up because the
-	// app is stopping.
-	errStopping = errors.New("natsbridge: stopping")
 )
 
 // decodeError is a message that cannot become an event: it goes to the

@@ -214,23 +214,6 @@ func streamMsgs(t testing.TB, js jetstream.JetStream, stream string) uint64 {
 	return info.State.Msgs
 }
 
-// waitStreamMsgs waits until the stream holds n messages: the exports are
-// asynchronous.
-func waitStreamMsgs(t testing.TB, js jetstream.JetStream, stream string, n uint64) {
-	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for {
-		got := streamMsgs(t, js, stream)
-		if got == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stream %s holds %d messages, want %d", stream, got, n)
-		}
-		time.Sleep(10 * time.Millisecond) // polling the server: nothing to wait on
-	}
-}
-
 // envelopeMsg is a message as an export writes it, made by hand.
 func envelopeMsg(subject, id, data string) *nats.Msg {
 	m := nats.NewMsg(subject)
