@@ -197,3 +197,31 @@ func TestDecodeFailureToDeadLetter(t *testing.T) {
 		t.Errorf("handled %d events, want 1", n)
 	}
 }
+
+// A handler error marked handlers.Permanent dead-letters the message at its
+// first delivery.
+func TestPermanentErrorDeadLettersAtOnce(t *testing.T) {
+	checkLeaks(t)
+	url, _ := startServer(t, t.TempDir())
+	var calls attempts
+	billing := handlers.RegisterFunc("orders.placed", func(ctx context.Context, o Order) error {
+		calls.add(ctx)
+		return handlers.Permanent(errDown)
+	})
+	app := startApp(t, remote(url),
+		natsbridge.Import[Order]("orders.placed", natsbridge.Durable("billing"), natsbridge.Backoff(10*time.Millisecond)),
+		handlers.Supply(billing),
+	)
+	_, js := jsClient(t, url)
+	if _, err := js.PublishMsg(testCtx(t), envelopeMsg("orders.placed", "ev-1", `{"id":"A-1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	dl := deadLetters(t, js, 1)[0]
+	app.RequireStop()
+	if got := calls.get(); len(got) != 1 {
+		t.Errorf("handler called %d times, want 1", len(got))
+	}
+	if d := dl.Headers().Get(natsbridge.HeaderDLQDeliveries); d != "1" {
+		t.Errorf("dead-lettered after %s deliveries, want 1", d)
+	}
+}

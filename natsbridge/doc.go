@@ -45,7 +45,8 @@
 // MaxDeliver-th delivery the message is published, byte for byte with its
 // headers, to the dead-letter subject with the Fxbus-Dlq-* headers (original
 // subject, stream, stream sequence, consumer, delivery count, last error,
-// reason), and acked once the dead-letter stream has acked it. A message that
+// reason), and acked once the dead-letter stream has acked it; so is a message
+// whose handler's error is marked handlers.Permanent, at once. A message that
 // does not decode, or whose content-type (or, with EventType, ce-type) is not
 // the Import's, goes there at once: it is never retried, and never reaches a
 // handler. The consumer's own MaxDeliver is one more than the Import's, so a

@@ -230,7 +230,8 @@ func (c *consumer) keepAlive() {
 }
 
 // process handles one message: publish, then ack; nak on a handler error,
-// dead-letter after the last delivery or when it does not decode.
+// dead-letter after the last delivery, on an error marked
+// handlers.Permanent, or when it does not decode.
 func (c *consumer) process(m jetstream.Msg) {
 	meta, err := m.Metadata()
 	if err != nil {
@@ -257,7 +258,7 @@ func (c *consumer) process(m jetstream.Msg) {
 		c.deadLetter(m, meta, "decode", err)
 	case errors.Is(err, bus.ErrClosed) || c.run.Err() != nil:
 		c.nak(m, 0) // not the handlers' fault: the app is stopping
-	case meta.NumDelivered >= uint64(c.spec.attempts):
+	case meta.NumDelivered >= uint64(c.spec.attempts) || handlers.IsPermanent(err):
 		c.deadLetter(m, meta, "handler", err)
 	default:
 		c.nak(m, c.backoff(meta.NumDelivered))

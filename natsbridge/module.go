@@ -96,8 +96,8 @@ func Export[T any](pattern string, opts ...ExportOption) fx.Option {
 // the same name with PublishSync: it is acked once every local handler
 // returned nil. A handler error gives the message back to be delivered again
 // after a Backoff; after MaxDeliver deliveries, or at once if it does not
-// decode, the message goes to the dead-letter subject (DeadLetterSubject),
-// then is acked.
+// decode or a handler's error is marked handlers.Permanent, the message goes
+// to the dead-letter subject (DeadLetterSubject), then is acked.
 //
 // The broker owns the retries of imported messages: their handlers make one
 // call per delivery whatever their handlers.Retry, and publish no local dead
