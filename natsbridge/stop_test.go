@@ -12,8 +12,15 @@ import (
 
 // Stopping an app while its import is busy acks exactly the events its
 // handlers handled: the next instance of the durable gets every other event,
-// and none handled before comes again.
+// and none handled before comes again. With one worker the messages are
+// handled on nats.go's goroutine, with more on the import's own.
 func TestStopUnderLoad(t *testing.T) {
+	for _, workers := range []int{1, 4} {
+		t.Run(fmt.Sprint("workers=", workers), func(t *testing.T) { testStopUnderLoad(t, workers) })
+	}
+}
+
+func testStopUnderLoad(t *testing.T, workers int) {
 	checkLeaks(t)
 	url, _ := startServer(t, t.TempDir())
 	_, js := jsClient(t, url)
@@ -35,7 +42,7 @@ func TestStopUnderLoad(t *testing.T) {
 		time.Sleep(50 * time.Microsecond) // the handler's work
 		return nil
 	}
-	opts := []natsbridge.ImportOption{natsbridge.Durable("billing"), natsbridge.Workers(4)}
+	opts := []natsbridge.ImportOption{natsbridge.Durable("billing"), natsbridge.Workers(workers)}
 	first := newRecorder()
 	first.failFor = work
 	app := startApp(t, remote(url),
