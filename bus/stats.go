@@ -59,14 +59,14 @@ func (d DropCounts) Total() uint64 {
 
 type statsKey struct{ pattern, name string }
 
-// stats reads one subscription's counters.
+// stats reads one subscription's counters (see counters for the rule).
 func (c *core) stats(queued func() uint64) SubscriptionStats {
 	ss := SubscriptionStats{
 		Name: c.name, Pattern: c.pattern, Group: c.group, Handler: c.conc > 0,
 		Policy: c.policy, Buffer: c.buffer, Concurrency: c.conc, Dropped: DropCounts{},
 	}
-	// Read the settled counters before sent, so that a racing publish shows
-	// as queued rather than as a negative.
+	// Read what left the sink before what entered it, so that a racing
+	// publish shows as queued rather than as a negative.
 	handled, removed := c.handled.Load(), c.removed.Load()
 	var dropped uint64
 	for r := ReasonFull; r < numDropReasons; r++ {
@@ -75,19 +75,15 @@ func (c *core) stats(queued func() uint64) SubscriptionStats {
 			dropped += v
 		}
 	}
-	q := queued()
-	sent := c.sent.Load()
-	if c.conc > 0 {
-		sent = handled + removed + q // handler queues count pending, not sent
-	}
-	ss.Queued = q
+	ss.Queued = queued()
+	accepted := c.accepted.Load()
 	ss.Failed = c.failed.Load()
 	if c.conc > 0 {
 		ss.Delivered = handled
 	} else {
-		ss.Delivered = sat(sent, removed+q)
+		ss.Delivered = sat(accepted, removed+ss.Queued)
 	}
-	ss.Published = sent + sat(dropped, removed)
+	ss.Published = accepted + sat(dropped, removed)
 	return ss
 }
 
