@@ -9,8 +9,8 @@ import (
 	"github.com/fxbus/fxbus/bus"
 )
 
-// closeTimeout bounds the teardown of an implementation that can hang (a
-// lost message would otherwise hang the row instead of failing it).
+// closeTimeout bounds the bus's Close, so that a teardown that cannot finish
+// fails the row (Close returns a *bus.ShutdownError) instead of hanging it.
 const closeTimeout = 30 * time.Second
 
 // newFxbusTopic makes a bus with the benchmarks' topic and closes the bus
