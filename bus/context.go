@@ -19,9 +19,13 @@ type lifeline struct {
 	cancel context.CancelFunc
 }
 
-// receivers is what a handler context asks of the topic its message was
-// published on: whether a subscription receives that topic's messages.
-type receivers interface{ receives(c *core) bool }
+// origin is what a handler context asks of the topic its message was
+// published on.
+type origin interface {
+	receives(c *core) bool // whether the subscription receives the topic's messages
+	nameRef() *string      // the topic's name
+	lifeline() *lifeline   // the bus's
+}
 
 // handlerCtx is the context handlers receive: one per published message,
 // shared by every handler subscription of that message. It carries the
@@ -30,24 +34,22 @@ type receivers interface{ receives(c *core) bool }
 // done only when the bus gives up draining.
 type handlerCtx struct {
 	parent context.Context // the publisher's, for its values
-	life   *lifeline
-	topic  receivers
-	name   string
+	topic  origin
 	id     CorrelationID
 }
 
 func (c *handlerCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (c *handlerCtx) Done() <-chan struct{}       { return c.life.ctx.Done() }
-func (c *handlerCtx) Err() error                  { return c.life.ctx.Err() }
+func (c *handlerCtx) Done() <-chan struct{}       { return c.topic.lifeline().ctx.Done() }
+func (c *handlerCtx) Err() error                  { return c.topic.lifeline().ctx.Err() }
 
 func (c *handlerCtx) Value(k any) any {
 	switch k := k.(type) {
 	case correlationKey:
 		return &c.id
 	case topicKey:
-		return &c.name
+		return c.topic.nameRef()
 	case ownerKey:
-		return c.life
+		return c.topic.lifeline()
 	case ancestorKey:
 		// A handler of this message may be the one publishing.
 		if c.topic.receives(k.c) {
@@ -57,13 +59,13 @@ func (c *handlerCtx) Value(k any) any {
 	// The kill switch answers the context package's own lookup, so that a
 	// context derived from this one (WithTimeout in a handler) becomes its
 	// child instead of starting a goroutine to watch Done.
-	if v := c.life.ctx.Value(k); v != nil {
+	if v := c.topic.lifeline().ctx.Value(k); v != nil {
 		return v
 	}
 	return c.parent.Value(k)
 }
 
-func (c *handlerCtx) String() string { return "bus.handlerContext(" + c.name + ")" }
+func (c *handlerCtx) String() string { return "bus.handlerContext(" + *c.topic.nameRef() + ")" }
 
 // syncCtx is a handler's context for a PublishSync delivery: it also marks
 // the subscription as waited on, so that a nested PublishSync does not wait

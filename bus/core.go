@@ -48,7 +48,7 @@ type registry interface {
 
 // topicImpl is the type-erased side of a Topic[T], as the registry uses it.
 type topicImpl interface {
-	receivers
+	origin
 	base() *topicBase
 	attach(s subscription) bool // false when s carries another type
 	detach(s subscription)

@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,7 +15,10 @@ type runner interface{ run(yield func() bool) }
 // pool runs handler queues on worker goroutines. A submitted runner goes to
 // an idle worker, or to a new one while there are fewer than max, or else
 // waits in the run queue for the next worker that frees up. An idle worker
-// parks on its own channel, and exits after idle with nothing to do.
+// parks on its own channel. A reaper, running while there are workers,
+// looks at the parked ones every idle period and stops those that stayed
+// parked since its last look, so a worker exits after one to two idle
+// periods with nothing to do.
 type pool struct {
 	max  int
 	idle time.Duration
@@ -22,14 +26,28 @@ type pool struct {
 	waiting atomic.Int32 // len(runq), read without the lock
 
 	mu      sync.Mutex
-	runq    []runner      // waiting for a worker, oldest first
-	parked  []chan runner // idle workers, each waiting on its channel
+	runq    []runner  // waiting for a worker, oldest first
+	parked  []*worker // idle workers, most recently parked last
 	workers int
+	reaping bool // the reaper runs
 	stopped bool
+	quit    chan struct{} // closed by stop: the reaper exits
 	wg      sync.WaitGroup
 }
 
-func newPool(max int, idle time.Duration) *pool { return &pool{max: max, idle: idle} }
+// worker is a parked worker as the pool sees it.
+type worker struct {
+	wake  chan runner // a submit hands the parked worker its runner here
+	parks uint64      // how many times it parked, under the pool's lock
+	seen  uint64      // parks when the reaper last looked
+}
+
+func newPool(max int, idle time.Duration) *pool {
+	return &pool{max: max, idle: idle, quit: make(chan struct{})}
+}
+
+// never is the yield of a runner that has nothing to give way to.
+func never() bool { return false }
 
 // submit has r run on a worker. Once the pool has stopped, r runs on the
 // caller's goroutine: its subscription has ended, so it only settles what it
@@ -39,15 +57,20 @@ func (p *pool) submit(r runner) {
 	switch {
 	case p.stopped:
 		p.mu.Unlock()
-		r.run(func() bool { return false })
+		r.run(never)
 	case len(p.parked) > 0:
 		w := p.parked[len(p.parked)-1]
 		p.parked = p.parked[:len(p.parked)-1]
 		p.mu.Unlock()
-		w <- r // buffered: never waits
+		w.wake <- r // buffered: never waits
 	case p.workers < p.max:
 		p.workers++
 		p.wg.Add(1)
+		if !p.reaping {
+			p.reaping = true
+			p.wg.Add(1)
+			go p.reap()
+		}
 		p.mu.Unlock()
 		go p.work(r)
 	default:
@@ -63,19 +86,18 @@ func (p *pool) contended() bool { return p.waiting.Load() > 0 }
 
 func (p *pool) work(r runner) {
 	defer p.wg.Done()
-	wake := make(chan runner, 1)
-	timer := time.NewTimer(p.idle)
-	defer timer.Stop()
+	w := &worker{wake: make(chan runner, 1)}
+	yield := p.contended // one func value for all runs, not one per run
 	for r != nil {
-		r.run(p.contended)
-		r = p.next(wake, timer)
+		r.run(yield)
+		r = p.next(w)
 	}
 }
 
 // next returns the worker's next runner: the oldest waiting one, or the
-// one a submit hands it while it is parked. It returns nil when the worker
-// should exit: the pool stopped, or the worker stayed idle too long.
-func (p *pool) next(wake chan runner, timer *time.Timer) runner {
+// one a submit hands it while it is parked; nil when the worker is to exit
+// (the pool stopped, or the reaper found it idle).
+func (p *pool) next(w *worker) runner {
 	p.mu.Lock()
 	if len(p.runq) > 0 {
 		r := p.runq[0]
@@ -90,36 +112,43 @@ func (p *pool) next(wake chan runner, timer *time.Timer) runner {
 		p.mu.Unlock()
 		return nil
 	}
-	p.parked = append(p.parked, wake)
+	w.parks++
+	p.parked = append(p.parked, w)
 	p.mu.Unlock()
-	timer.Reset(p.idle)
-	select {
-	case r := <-wake:
-		timer.Stop()
-		if r == nil { // stop
-			p.mu.Lock()
-			p.workers--
-			p.mu.Unlock()
+	return <-w.wake
+}
+
+// reap stops, every idle period, the workers that stayed parked since the
+// last look; it exits with the last worker, or when the pool stops.
+func (p *pool) reap() {
+	defer p.wg.Done()
+	tick := time.NewTicker(p.idle)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.quit:
+			return
+		case <-tick.C:
 		}
-		return r
-	case <-timer.C:
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i, w := range p.parked {
-		if w == wake {
-			p.parked = append(p.parked[:i], p.parked[i+1:]...)
-			p.workers--
-			return nil
+		p.mu.Lock()
+		p.parked = slices.DeleteFunc(p.parked, func(w *worker) bool {
+			idle := w.parks == w.seen
+			w.seen = w.parks
+			if idle {
+				p.workers--
+				w.wake <- nil
+			}
+			return idle
+		})
+		done := p.workers == 0
+		if done {
+			p.reaping = false
+		}
+		p.mu.Unlock()
+		if done {
+			return
 		}
 	}
-	// A submit or stop took this worker off the parked list just as its
-	// time ran out: what it sent is on the way.
-	r := <-wake
-	if r == nil {
-		p.workers--
-	}
-	return r
 }
 
 // stop makes every worker exit once it has nothing to run, and waits for
@@ -129,10 +158,12 @@ func (p *pool) stop(wait bool) {
 	p.mu.Lock()
 	p.stopped = true
 	for _, w := range p.parked {
-		w <- nil
+		p.workers--
+		w.wake <- nil
 	}
 	p.parked = nil
 	p.mu.Unlock()
+	close(p.quit)
 	if wait {
 		p.wg.Wait()
 	}

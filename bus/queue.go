@@ -178,7 +178,7 @@ func (q *queue[T]) evict(d delivery[T]) (old delivery[T], evicted, put bool) {
 
 // message rebuilds the Message of a queued entry, for OnDrop.
 func (e *entry[T]) message() Message[T] {
-	return Message[T]{Value: e.v, CorrelationID: e.hc.id, Topic: e.hc.name}
+	return Message[T]{Value: e.v, CorrelationID: e.hc.id, Topic: *e.hc.topic.nameRef()}
 }
 
 // halt stops the handler calls as the end begins: running activations

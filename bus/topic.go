@@ -205,8 +205,11 @@ func (t *Topic[T]) handlerCtx(ctx context.Context, id CorrelationID) *handlerCtx
 	if hc, ok := ctx.(*handlerCtx); ok {
 		parent = hc.parent
 	}
-	return &handlerCtx{parent: parent, life: &t.b.life, topic: t, name: t.name, id: id}
+	return &handlerCtx{parent: parent, topic: t, id: id}
 }
+
+func (t *topicBase) nameRef() *string    { return &t.name }
+func (t *topicBase) lifeline() *lifeline { return &t.b.life }
 
 // Subscribe subscribes to this topic and returns the subscription, whose
 // channel C receives the messages. See the package function Subscribe.
