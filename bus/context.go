@@ -8,8 +8,12 @@ import (
 type (
 	topicKey    struct{}
 	ownerKey    struct{}
-	ancestorKey struct{ c *core }
+	ancestorKey struct{ m *mark }
 )
+
+// mark identifies a subscription to the handler contexts, which must not
+// know its type: a subscription's address of its mark is unique.
+type mark struct{ _ byte }
 
 // lifeline is a bus's kill switch: its context is cancelled when Close gives
 // up draining, and it is the Done of every handler context. A handler
@@ -22,7 +26,7 @@ type lifeline struct {
 // origin is what a handler context asks of the topic its message was
 // published on.
 type origin interface {
-	receives(c *core) bool // whether the subscription receives the topic's messages
+	receives(m *mark) bool // whether the subscription marked m receives the topic's messages
 	nameRef() *string      // the topic's name
 	lifeline() *lifeline   // the bus's
 }
@@ -52,7 +56,7 @@ func (c *handlerCtx) Value(k any) any {
 		return c.topic.lifeline()
 	case ancestorKey:
 		// A handler of this message may be the one publishing.
-		if c.topic.receives(k.c) {
+		if c.topic.receives(k.m) {
 			return true
 		}
 	}
@@ -73,22 +77,22 @@ func (c *handlerCtx) String() string { return "bus.handlerContext(" + *c.topic.n
 // the message's topic (a chain that comes back to it).
 type syncCtx struct {
 	*handlerCtx
-	sub *core
+	sub *mark
 }
 
 func (c *syncCtx) Value(k any) any {
-	if a, ok := k.(ancestorKey); ok && a.c == c.sub {
+	if a, ok := k.(ancestorKey); ok && a.m == c.sub {
 		return true
 	}
 	return c.handlerCtx.Value(k)
 }
 
 // receivesChain reports whether ctx is (or derives from) the context of a
-// handler whose message subscription c receives, or of a PublishSync
-// delivery to c: c's handler may then be the caller, or be waiting on it,
-// so the caller must not wait for c.
-func receivesChain(ctx context.Context, c *core) bool {
-	return ctx.Value(ancestorKey{c}) != nil
+// handler whose message the subscription marked m receives, or of a
+// PublishSync delivery to it: its handler may then be the caller, or be
+// waiting on it, so the caller must not wait for it.
+func receivesChain(ctx context.Context, m *mark) bool {
+	return ctx.Value(ancestorKey{m}) != nil
 }
 
 // TopicFrom returns the topic of the message a handler is handling, from the

@@ -11,6 +11,7 @@ import (
 // core is the type-independent state of a subscription: identity, the gate
 // that orders its offers before its end, its end, and its counters.
 type core struct {
+	mark     mark // identifies it to handler contexts
 	name     string
 	pattern  string
 	group    string
@@ -49,7 +50,8 @@ type registry interface {
 // topicImpl is the type-erased side of a Topic[T], as the registry uses it.
 type topicImpl interface {
 	origin
-	base() *topicBase
+	typeName() string
+	counts() (published, unrouted uint64)
 	attach(s subscription) bool // false when s carries another type
 	detach(s subscription)
 	remove()
@@ -179,4 +181,32 @@ func (w *waiter) wait(ctx context.Context) (errs []error, gaveUp bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return slices.Clone(w.errs), gaveUp
+}
+
+// stats reads one subscription's counters (see counters for the rule).
+func (c *core) stats(queued func() uint64) SubscriptionStats {
+	ss := SubscriptionStats{
+		Name: c.name, Pattern: c.pattern, Group: c.group, Handler: c.conc > 0,
+		Policy: c.policy, Buffer: c.buffer, Concurrency: c.conc, Dropped: DropCounts{},
+	}
+	// Read what left the sink before what entered it, so that a racing
+	// publish shows as queued rather than as a negative.
+	handled, removed := c.handled.Load(), c.removed.Load()
+	var dropped uint64
+	for r := ReasonFull; r < numDropReasons; r++ {
+		if v := c.dropped[r].Load(); v > 0 {
+			ss.Dropped[r] = v
+			dropped += v
+		}
+	}
+	ss.Queued = queued()
+	accepted := c.accepted.Load()
+	ss.Failed = c.failed.Load()
+	if c.conc > 0 {
+		ss.Delivered = handled
+	} else {
+		ss.Delivered = sat(accepted, removed+ss.Queued)
+	}
+	ss.Published = accepted + sat(dropped, removed)
+	return ss
 }

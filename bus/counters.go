@@ -41,3 +41,77 @@ func (c *counters) settle(err error) {
 	}
 	c.handled.Add(1)
 }
+
+// sat returns a-b, or 0 when b > a (counters read at slightly different
+// moments).
+func sat(a, b uint64) uint64 {
+	if b > a {
+		return 0
+	}
+	return a - b
+}
+
+// Stats is a point-in-time view of a bus, read from atomic counters without
+// stopping publishers. Once publishing stops, for every subscription
+// Published == Delivered + Dropped.Total() + Queued exactly.
+type Stats struct {
+	Topics        []TopicStats        // sorted by name
+	Subscriptions []SubscriptionStats // sorted by pattern, then name
+}
+
+// TopicStats describes one topic.
+type TopicStats struct {
+	Name        string
+	Type        string // the message type, as reflect prints it
+	Published   uint64 // every accepted publish, routed or not
+	Unrouted    uint64 // of which matched no subscription
+	Subscribers int    // live subscriptions attached now, wildcard ones included
+}
+
+// SubscriptionStats describes one subscriber: a topic name or pattern and a
+// subscription name. Counters add up over every subscription that has had
+// that name on that pattern (one that disconnects and subscribes again keeps
+// counting), so they only grow; Active says whether one is live now.
+type SubscriptionStats struct {
+	Name        string
+	Pattern     string   // the topic name or pattern subscribed to
+	Topics      []string // the topics it is attached to now
+	Group       string   // queue group, or ""
+	Handler     bool     // a handler subscription (Handle), not a channel
+	Policy      Policy
+	Buffer      int
+	Concurrency int  // handler calls at once; 0 for channel subscriptions
+	Active      bool // a subscription with this name is live
+
+	Published   uint64 // messages offered to this subscriber
+	Delivered   uint64 // received from the channel, or handled by the handler
+	Queued      uint64 // waiting in the queue, or being handled
+	Dropped     DropCounts
+	Failed      uint64 // handler calls that returned an error or panicked
+	Disconnects uint64 // subscriptions ended by their DisconnectAfter policy
+}
+
+// DropCounts counts drops by reason.
+type DropCounts map[DropReason]uint64
+
+// Total returns the sum over every reason.
+func (d DropCounts) Total() uint64 {
+	var n uint64
+	for _, v := range d {
+		n += v
+	}
+	return n
+}
+
+type statsKey struct{ pattern, name string }
+
+func (a *SubscriptionStats) add(r *SubscriptionStats) {
+	a.Published += r.Published
+	a.Delivered += r.Delivered
+	a.Queued += r.Queued
+	a.Failed += r.Failed
+	a.Disconnects += r.Disconnects
+	for k, v := range r.Dropped {
+		a.Dropped[k] += v
+	}
+}

@@ -77,7 +77,7 @@ func (s *Subscription[T]) offer(ctx context.Context, d *delivery[T], m mode) err
 // publisher, the only one who could make room (it would wait for itself).
 // The message is queued past the Buffer instead.
 func (s *Subscription[T]) block(ctx context.Context, d *delivery[T], m mode) outcome[T] {
-	if s.conc > 0 && receivesChain(ctx, &s.core) && s.sink.putOver(*d) {
+	if s.conc > 0 && receivesChain(ctx, &s.mark) && s.sink.putOver(*d) {
 		return outcome[T]{}
 	}
 	var timeout <-chan time.Time

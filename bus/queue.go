@@ -284,7 +284,7 @@ func (q *queue[T]) call(e *entry[T]) (err error) {
 	}()
 	var ctx context.Context = e.hc
 	if e.w != nil {
-		ctx = &syncCtx{handlerCtx: e.hc, sub: q.c}
+		ctx = &syncCtx{handlerCtx: e.hc, sub: &q.c.mark}
 	}
 	return q.fn(ctx, e.v)
 }

@@ -5,9 +5,18 @@ import (
 	"sync/atomic"
 )
 
+// snapshot is the immutable set of a topic's subscriptions that a publish
+// reads with one atomic load. It is rebuilt when a subscription comes or goes.
+type snapshot[T any] struct {
+	single   []*Subscription[T] // subscriptions outside queue groups
+	groups   []*queueGroup[T]
+	handlers bool // some target is a handler: publishes make a handler context
+	deleted  bool // the topic was deleted: publishes fail
+}
+
 // group is a queue group as a topic's snapshot holds it: its members split
 // the topic's messages.
-type group[T any] struct {
+type queueGroup[T any] struct {
 	name    string
 	members []*Subscription[T]
 	key     func(T) string // the OrderingKey of the group's first member, or nil
@@ -44,7 +53,7 @@ func (s *Subscription[T]) deliver(ctx context.Context, d *delivery[T], w *waiter
 	if m != modeSync || s.conc == 0 {
 		return s.offer(ctx, d, m)
 	}
-	if receivesChain(ctx, &s.core) {
+	if receivesChain(ctx, &s.mark) {
 		return s.offer(ctx, d, modeAsync)
 	}
 	sd := *d
@@ -56,7 +65,7 @@ func (s *Subscription[T]) deliver(ctx context.Context, d *delivery[T], w *waiter
 // key, or, without a key, the next member in turn that has room; when none
 // has room, the next live one applies its policy. A member that ended after
 // the publish loaded the snapshot is passed over.
-func (g *group[T]) deliver(ctx context.Context, d *delivery[T], w *waiter, m mode) error {
+func (g *queueGroup[T]) deliver(ctx context.Context, d *delivery[T], w *waiter, m mode) error {
 	n := uint32(len(g.members))
 	if g.key != nil {
 		err := g.members[fnv32(g.key(d.msg.Value))%n].deliver(ctx, d, w, m)

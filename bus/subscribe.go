@@ -10,6 +10,20 @@ import (
 	"strings"
 )
 
+// Subscribe subscribes to this topic and returns the subscription, whose
+// channel C receives the messages. See the package function Subscribe.
+func (t *Topic[T]) Subscribe(ctx context.Context, opts ...SubscribeOption) (*Subscription[T], error) {
+	return subscribe[T](ctx, t.b, t.name, t.b.configure(opts), nil, 1)
+}
+
+// Handle subscribes fn to this topic. See the package function Handle.
+func (t *Topic[T]) Handle(ctx context.Context, fn func(context.Context, T) error, opts ...SubscribeOption) (*Subscription[T], error) {
+	if fn == nil {
+		return nil, errors.New("bus: Handle: nil handler function")
+	}
+	return subscribe(ctx, t.b, t.name, t.b.configure(opts), fn, 1)
+}
+
 // Subscribe subscribes to every topic of type T whose name matches pattern
 // (a topic name, or one with '*' and '>' wildcards; topics declared later
 // are matched when they are declared; topics of another type are skipped).
@@ -61,7 +75,7 @@ func subscribe[T any](ctx context.Context, b *Bus, pattern string, cfg *subConfi
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("bus: subscribe to %q with a context that has already ended: %w", pattern, err)
 	}
-	s := newSub(b, cfg, fn, key, onDrop)
+	s := newSub(home{reg: b, hooks: &b.cfg.hooks, pool: b.pool, work: &b.work}, cfg, fn, key, onDrop)
 	s.pattern = pattern
 	s.wildcard = isPattern(pattern)
 
@@ -80,7 +94,7 @@ func subscribe[T any](ctx context.Context, b *Bus, pattern string, cfg *subConfi
 	}
 	if s.wildcard {
 		for _, t := range b.topics {
-			if Match(pattern, t.base().name) && t.attach(s) {
+			if Match(pattern, *t.nameRef()) && t.attach(s) {
 				s.topics = append(s.topics, t)
 			}
 		}

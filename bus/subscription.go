@@ -19,16 +19,24 @@ type Subscription[T any] struct {
 	onDrop func(Message[T], DropReason)
 }
 
-// newSub makes a subscription of b with cfg: a channel subscription when fn
-// is nil, else a handler subscription.
-func newSub[T any](b *Bus, cfg *subConfig, fn func(context.Context, T) error, key func(T) string, onDrop func(Message[T], DropReason)) *Subscription[T] {
+// home is what a subscription uses of its bus.
+type home struct {
+	reg   registry
+	hooks *Hooks
+	pool  *pool
+	work  *activity
+}
+
+// newSub makes a subscription with cfg: a channel subscription when fn is
+// nil, else a handler subscription.
+func newSub[T any](h home, cfg *subConfig, fn func(context.Context, T) error, key func(T) string, onDrop func(Message[T], DropReason)) *Subscription[T] {
 	s := &Subscription[T]{key: key, onDrop: onDrop}
 	s.core = core{
 		group:    cfg.group,
 		policy:   cfg.policy,
 		buffer:   cfg.buffer,
-		reg:      b,
-		hooks:    &b.cfg.hooks,
+		reg:      h.reg,
+		hooks:    h.hooks,
 		done:     make(chan struct{}),
 		finished: make(chan struct{}),
 	}
@@ -42,7 +50,7 @@ func newSub[T any](b *Bus, cfg *subConfig, fn func(context.Context, T) error, ke
 		return s
 	}
 	s.conc = max(cfg.concurrency, 1)
-	s.sink = newQueue(&s.core, fn, b.pool, &b.work, s.dropped1)
+	s.sink = newQueue(&s.core, fn, h.pool, h.work, s.dropped1)
 	return s
 }
 

@@ -9,15 +9,6 @@ import (
 	"sync/atomic"
 )
 
-// Message is what a subscriber receives: the published value, the correlation
-// ID that travelled with it, and the name of the topic it was published on
-// (useful with wildcard subscriptions).
-type Message[T any] struct {
-	Value         T
-	CorrelationID CorrelationID
-	Topic         string
-}
-
 // topicBase is the type-independent state of a topic.
 type topicBase struct {
 	name      string
@@ -28,7 +19,13 @@ type topicBase struct {
 	unrouted  atomic.Uint64 // publishes that matched none
 }
 
-func (t *topicBase) base() *topicBase { return t }
+func (t *topicBase) typeName() string { return t.typ.String() }
+
+// counts returns the publishes that matched a subscription, and those that
+// matched none.
+func (t *topicBase) counts() (published, unrouted uint64) {
+	return t.published.Load(), t.unrouted.Load()
+}
 
 // Name returns the topic's name.
 func (t *topicBase) Name() string { return t.name }
@@ -48,15 +45,6 @@ type Topic[T any] struct {
 	topicBase
 	subs []*Subscription[T] // guarded by b.mu, in subscription order
 	snap atomic.Pointer[snapshot[T]]
-}
-
-// snapshot is the immutable set of a topic's subscriptions that a publish
-// reads with one atomic load. It is rebuilt when a subscription comes or goes.
-type snapshot[T any] struct {
-	single   []*Subscription[T] // subscriptions outside queue groups
-	groups   []*group[T]
-	handlers bool // some target is a handler: publishes make a handler context
-	deleted  bool // the topic was deleted: publishes fail
 }
 
 func (t *Topic[T]) deletedErr() error {
@@ -88,18 +76,18 @@ func (t *Topic[T]) detach(s subscription) {
 	}
 }
 
-// receives reports whether the subscription with core c receives this
-// topic's messages now.
-func (t *Topic[T]) receives(c *core) bool {
+// receives reports whether the subscription marked m receives this topic's
+// messages now.
+func (t *Topic[T]) receives(m *mark) bool {
 	s := t.snap.Load()
 	for _, x := range s.single {
-		if &x.core == c {
+		if &x.mark == m {
 			return true
 		}
 	}
 	for _, g := range s.groups {
 		for _, x := range g.members {
-			if &x.core == c {
+			if &x.mark == m {
 				return true
 			}
 		}
@@ -115,9 +103,9 @@ func (t *Topic[T]) rebuild() {
 			ns.single = append(ns.single, s)
 			continue
 		}
-		i := slices.IndexFunc(ns.groups, func(g *group[T]) bool { return g.name == s.group })
+		i := slices.IndexFunc(ns.groups, func(g *queueGroup[T]) bool { return g.name == s.group })
 		if i < 0 {
-			ns.groups = append(ns.groups, &group[T]{name: s.group, key: s.key})
+			ns.groups = append(ns.groups, &queueGroup[T]{name: s.group, key: s.key})
 			i = len(ns.groups) - 1
 		}
 		ns.groups[i].members = append(ns.groups[i].members, s)
@@ -210,17 +198,3 @@ func (t *Topic[T]) handlerCtx(ctx context.Context, id CorrelationID) *handlerCtx
 
 func (t *topicBase) nameRef() *string    { return &t.name }
 func (t *topicBase) lifeline() *lifeline { return &t.b.life }
-
-// Subscribe subscribes to this topic and returns the subscription, whose
-// channel C receives the messages. See the package function Subscribe.
-func (t *Topic[T]) Subscribe(ctx context.Context, opts ...SubscribeOption) (*Subscription[T], error) {
-	return subscribe[T](ctx, t.b, t.name, t.b.configure(opts), nil, 1)
-}
-
-// Handle subscribes fn to this topic. See the package function Handle.
-func (t *Topic[T]) Handle(ctx context.Context, fn func(context.Context, T) error, opts ...SubscribeOption) (*Subscription[T], error) {
-	if fn == nil {
-		return nil, errors.New("bus: Handle: nil handler function")
-	}
-	return subscribe(ctx, t.b, t.name, t.b.configure(opts), fn, 1)
-}
