@@ -2,6 +2,7 @@ package bus
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 )
 
@@ -27,20 +28,7 @@ func (b *Bus) retire(c *core) {
 // Stats returns the bus's current stats.
 func (b *Bus) Stats() Stats {
 	b.mu.Lock()
-	var st Stats
-	for _, t := range b.topics {
-		routed, unrouted := t.counts()
-		n := 0
-		for _, s := range b.subs {
-			if slices.Contains(s.info().topics, t) {
-				n++
-			}
-		}
-		st.Topics = append(st.Topics, TopicStats{
-			Name: *t.nameRef(), Type: t.typeName(),
-			Published: routed + unrouted, Unrouted: unrouted, Subscribers: n,
-		})
-	}
+	st := Stats{Topics: b.topicStats()}
 	live := len(b.subs)
 	subs := slices.Concat(b.subs, b.ending)
 	topics := make([][]string, len(subs))
@@ -50,24 +38,19 @@ func (b *Bus) Stats() Stats {
 		}
 		slices.Sort(topics[i])
 	}
-	retired := make(map[statsKey]SubscriptionStats, len(b.retired))
+	merged := make(map[statsKey]SubscriptionStats, len(b.retired))
 	for k, r := range b.retired {
 		cp := *r
-		cp.Dropped = DropCounts{}
-		for rk, v := range r.Dropped {
-			cp.Dropped[rk] = v
-		}
-		retired[k] = cp
+		cp.Dropped = maps.Clone(r.Dropped)
+		merged[k] = cp
 	}
 	b.mu.Unlock()
 
 	// One entry per pattern and name: the live subscription (its settings
 	// win), ended ones whose last handler call still runs, and the retired.
-	merged := retired
 	for i := len(subs) - 1; i >= 0; i-- { // ending first, so live settings win
-		s := subs[i]
-		c := s.info()
-		ss := c.stats(s.queued)
+		c := subs[i].info()
+		ss := c.stats(subs[i].queued)
 		ss.Topics, ss.Active = topics[i], i < live
 		k := statsKey{c.pattern, c.name}
 		if r, ok := merged[k]; ok {
@@ -79,12 +62,29 @@ func (b *Bus) Stats() Stats {
 		}
 		merged[k] = ss
 	}
-	for _, r := range merged {
-		st.Subscriptions = append(st.Subscriptions, r)
-	}
-	slices.SortFunc(st.Topics, func(a, b TopicStats) int { return cmp.Compare(a.Name, b.Name) })
-	slices.SortFunc(st.Subscriptions, func(a, b SubscriptionStats) int {
+	st.Subscriptions = slices.SortedFunc(maps.Values(merged), func(a, b SubscriptionStats) int {
 		return cmp.Or(cmp.Compare(a.Pattern, b.Pattern), cmp.Compare(a.Name, b.Name))
 	})
 	return st
+}
+
+// topicStats reads every topic's counters, sorted by name. The caller holds
+// b.mu.
+func (b *Bus) topicStats() []TopicStats {
+	var ts []TopicStats
+	for _, t := range b.topics {
+		routed, unrouted := t.counts()
+		n := 0
+		for _, s := range b.subs {
+			if slices.Contains(s.info().topics, t) {
+				n++
+			}
+		}
+		ts = append(ts, TopicStats{
+			Name: *t.nameRef(), Type: t.typeName(),
+			Published: routed + unrouted, Unrouted: unrouted, Subscribers: n,
+		})
+	}
+	slices.SortFunc(ts, func(a, b TopicStats) int { return cmp.Compare(a.Name, b.Name) })
+	return ts
 }
