@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/goleak"
@@ -22,6 +23,7 @@ import (
 	"github.com/fxbus/fxbus"
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/metrics"
 )
 
 // The chain's messages: Order -> Payment -> Receipt.
@@ -712,4 +714,49 @@ func TestLogs(t *testing.T) {
 		t.Errorf("the panic line's stack trace is %q, and its stack field %v: want the stack once, as the entry's stack trace", st, f["stack"])
 	}
 	goleak.VerifyNone(t)
+}
+
+// Module provides the bus's *metrics.Metrics: with a Registerer, its
+// collector and series serve prometheus/testutil, handler series included.
+func TestModuleProvidesMetrics(t *testing.T) {
+	var (
+		m    *metrics.Metrics
+		jobs fxbus.Publisher[Job]
+	)
+	app := fxtest.New(t,
+		fx.Supply(fx.Annotate(prometheus.NewPedanticRegistry(), fx.As(new(prometheus.Registerer)))),
+		fxbus.Module,
+		fxbus.Configure(func(c *fxbus.Config) { c.Synchronous = true }),
+		fxbus.Topic[Job]("jobs"),
+		supplyHandler(handlers.RegisterFunc("jobs", func(_ context.Context, j Job) error {
+			if j.N%2 == 1 {
+				panic("odd job")
+			}
+			return nil
+		}, handlers.Name("worker"), handlers.NoDeadLetters())),
+		fx.Populate(&m, &jobs),
+	)
+	app.RequireStart()
+	ctx := testContext(t)
+	for n := range 4 {
+		_ = jobs.Publish(ctx, Job{n})
+	}
+	panics := testutil.ToFloat64(m.Series("fxbus_handler_calls_total",
+		prometheus.Labels{"topic": "jobs", "subscriber": "worker", "outcome": "panic"}))
+	if panics != 2 {
+		t.Errorf("panics = %v, want 2", panics)
+	}
+	if n := testutil.CollectAndCount(m.Collector(), "fxbus_events_delivered_total"); n != 1 {
+		t.Errorf("%d delivered series, want 1", n)
+	}
+	app.RequireStop()
+}
+
+// Errors quote what they reject cut to a readable length.
+func TestLongInputIsCut(t *testing.T) {
+	long := strings.Repeat("x", 1<<20)
+	err := fx.New(fx.NopLogger, fxbus.Module, fxbus.NamedTopic[Job]("jobs", long+"!")).Err()
+	if err == nil || len(err.Error()) > 4000 || !strings.Contains(err.Error(), "(1048577 bytes)") {
+		t.Errorf("an fx name of 1 MiB: error of %d bytes, want a short one that gives the length", len(fmt.Sprint(err)))
+	}
 }
