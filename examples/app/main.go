@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(out, "fxbus example app on %s: %g orders/s for %s (Ctrl-C stops it sooner)\n", srv.URL(), s.Rate, durationText(s.Duration))
 	fmt.Fprintf(out, "  curl -s %s/debug/fxbus   curl -s %s/metrics | grep ^fxbus_\n", srv.URL(), srv.URL())
-	fmt.Fprintln(out, "every second: orders over http | per topic, published: per subscriber delivered/dropped/queued")
+	fmt.Fprintln(out, "every second: orders over http | per topic, published: per subscriber, delivered (dropped, queued)")
 
 	var timeout <-chan time.Time
 	if s.Duration > 0 {
