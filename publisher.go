@@ -51,6 +51,7 @@ type publisher[T any] struct {
 	g *startGate // nil when the app has its own *bus.Bus and no Module
 }
 
+// Publish publishes v, or holds it until the start.
 func (p *publisher[T]) Publish(ctx context.Context, v T) error {
 	if p.g == nil || p.g.open.Load() {
 		return p.t.Publish(ctx, v)
@@ -58,6 +59,8 @@ func (p *publisher[T]) Publish(ctx context.Context, v T) error {
 	return p.g.hold(ctx, p.t.Name(), func(ctx context.Context) error { return p.t.Publish(ctx, v) })
 }
 
+// PublishSync publishes v and waits for its handlers, once the bus has
+// started.
 func (p *publisher[T]) PublishSync(ctx context.Context, v T) error {
 	if p.g == nil || p.g.open.Load() || p.g.released() {
 		return p.t.PublishSync(ctx, v)
@@ -164,6 +167,7 @@ type valuesOf struct {
 	values context.Context
 }
 
+// Value looks key up in the publisher's context.
 func (c valuesOf) Value(key any) any {
 	if c.values == nil {
 		return c.Context.Value(key)

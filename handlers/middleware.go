@@ -239,5 +239,8 @@ type unreadError struct {
 	err error
 }
 
-func (e *unreadError) Error() string   { return e.msg }
+// Error says what the handler did and that nobody reads its dead letter.
+func (e *unreadError) Error() string { return e.msg }
+
+// Unwrap returns the handler's error and ErrDeadLetterUnread.
 func (e *unreadError) Unwrap() []error { return []error{e.err, ErrDeadLetterUnread} }

@@ -189,6 +189,32 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	members := slices.Clone(c.members)
 	c.mu.Unlock()
 
+	topics, subs := c.aggregate(members)
+	for name, t := range topics {
+		ch <- prometheus.MustNewConstMetric(c.published, prometheus.CounterValue, float64(t.published), name)
+		ch <- prometheus.MustNewConstMetric(c.unrouted, prometheus.CounterValue, float64(t.unrouted), name)
+		ch <- prometheus.MustNewConstMetric(c.subscribers, prometheus.GaugeValue, float64(t.subscribers), name)
+		if t.deadLetter {
+			ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(t.unhandled),
+				name, "", ReasonDeadLetterUnhandled)
+		}
+	}
+	for k, s := range subs {
+		ch <- prometheus.MustNewConstMetric(c.delivered, prometheus.CounterValue, float64(s.delivered), k.topic, k.subscriber)
+		for i, n := range s.dropped {
+			ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(n), k.topic, k.subscriber, c.reasons[i])
+		}
+		ch <- prometheus.MustNewConstMetric(c.disconnects, prometheus.CounterValue, float64(s.disconnects), k.topic, k.subscriber)
+		ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(s.queued), k.topic, k.subscriber)
+		ch <- prometheus.MustNewConstMetric(c.capacity, prometheus.GaugeValue, float64(s.capacity), k.topic, k.subscriber)
+	}
+	c.duration.Collect(ch)
+	c.calls.Collect(ch)
+	c.failures.Collect(ch)
+}
+
+// aggregate sums the members' Stats per topic and per subscriber.
+func (c *collector) aggregate(members []*Metrics) (map[string]*topicAgg, map[labelPair]*subAgg) {
 	topics := make(map[string]*topicAgg)
 	subs := make(map[labelPair]*subAgg)
 	nReasons := len(c.reasons) - 1 // the bus's own; dead-letter-unhandled is per topic
@@ -226,28 +252,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-
-	for name, t := range topics {
-		ch <- prometheus.MustNewConstMetric(c.published, prometheus.CounterValue, float64(t.published), name)
-		ch <- prometheus.MustNewConstMetric(c.unrouted, prometheus.CounterValue, float64(t.unrouted), name)
-		ch <- prometheus.MustNewConstMetric(c.subscribers, prometheus.GaugeValue, float64(t.subscribers), name)
-		if t.deadLetter {
-			ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(t.unhandled),
-				name, "", ReasonDeadLetterUnhandled)
-		}
-	}
-	for k, s := range subs {
-		ch <- prometheus.MustNewConstMetric(c.delivered, prometheus.CounterValue, float64(s.delivered), k.topic, k.subscriber)
-		for i, n := range s.dropped {
-			ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(n), k.topic, k.subscriber, c.reasons[i])
-		}
-		ch <- prometheus.MustNewConstMetric(c.disconnects, prometheus.CounterValue, float64(s.disconnects), k.topic, k.subscriber)
-		ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(s.queued), k.topic, k.subscriber)
-		ch <- prometheus.MustNewConstMetric(c.capacity, prometheus.GaugeValue, float64(s.capacity), k.topic, k.subscriber)
-	}
-	c.duration.Collect(ch)
-	c.calls.Collect(ch)
-	c.failures.Collect(ch)
+	return topics, subs
 }
 
 // unbind forgets the labels p of a member that closes; the handler series
