@@ -2,7 +2,6 @@ package lifecycle
 
 import (
 	"errors"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,12 +41,10 @@ type Log struct {
 	mu     sync.RWMutex
 	limits map[limitKey]*limit
 
-	// What the unrouted hook needs: the topics and patterns of the app's
-	// handlers (set by a Runner), whether they are subscribed yet, and, by
-	// topic, whether one of the patterns matches it.
-	patterns   atomic.Pointer[[]string]
+	// What the unrouted hook needs: the topics of the app's handlers (set
+	// by a Runner) and whether they are subscribed yet.
+	topics     atomic.Pointer[map[string]bool]
 	subscribed atomic.Bool
-	watched    sync.Map // topic name -> bool
 }
 
 // NewLog returns a Log that writes to l; a nil l logs nothing.
@@ -130,17 +127,20 @@ func (g *Log) dropped(e bus.DropEvent) {
 	ce.Write(fields...)
 }
 
-// Watch tells the Log the topics and patterns that the app's handlers
-// subscribe to, so that a message published on one of those topics that
-// reaches no subscription is logged. A Runner calls it with its
-// registrations' topics.
-func (g *Log) Watch(patterns []string) {
+// Watch tells the Log the topics that the app's handlers are registered
+// for by name, so that a message published on one of them that reaches no
+// subscription is logged. A Runner calls it with its registrations' topics;
+// patterns with wildcards are left out, since the topics they match may
+// carry another type than their handlers take.
+func (g *Log) Watch(topics []string) {
 	if g == nil {
 		return
 	}
-	p := slices.Clone(patterns)
-	g.patterns.Store(&p)
-	g.watched.Clear()
+	set := make(map[string]bool, len(topics))
+	for _, t := range topics {
+		set[t] = true
+	}
+	g.topics.Store(&set)
 }
 
 // setSubscribed records whether the Runner has subscribed the handlers.
@@ -152,15 +152,8 @@ func (g *Log) setSubscribed(v bool) {
 
 // watches reports whether a handler is registered for the topic.
 func (g *Log) watches(topic string) bool {
-	if v, ok := g.watched.Load(topic); ok {
-		return v.(bool)
-	}
-	w := false
-	if p := g.patterns.Load(); p != nil {
-		w = slices.ContainsFunc(*p, func(pat string) bool { return bus.Match(pat, topic) })
-	}
-	g.watched.Store(topic, w)
-	return w
+	set := g.topics.Load()
+	return set != nil && (*set)[topic]
 }
 
 // unrouted logs a message that no subscription received on a topic that

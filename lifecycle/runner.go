@@ -146,11 +146,13 @@ func New(b *bus.Bus, regs []handlers.Registration, opts Options) *Runner {
 	if opts.KillGrace <= 0 {
 		opts.KillGrace = time.Second
 	}
-	patterns := make([]string, 0, len(regs))
+	topics := make([]string, 0, len(regs))
 	for _, r := range regs {
-		patterns = append(patterns, r.Topic())
+		if !isPattern(r.Topic()) {
+			topics = append(topics, r.Topic())
+		}
 	}
-	opts.Log.Watch(patterns)
+	opts.Log.Watch(topics)
 	return &Runner{b: b, regs: regs, opts: opts, log: opts.Log.Logger()}
 }
 

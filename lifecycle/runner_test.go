@@ -514,7 +514,11 @@ func TestRunnerWatchesHandlers(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	log := NewLog(zap.New(core))
 	b := bus.New(bus.WithHooks(log.Hooks()))
-	r := New(b, []handlers.Registration{handlers.RegisterFunc("orders.*", nop[int], handlers.Name("audit"))}, Options{Log: log})
+	r := New(b, []handlers.Registration{
+		handlers.RegisterFunc("orders.placed", nop[int], handlers.Name("audit")),
+		// A pattern's topics may carry other types: not watched.
+		handlers.RegisterFunc("metrics.*", nop[string], handlers.Name("gauges")),
+	}, Options{Log: log})
 	top, _ := bus.NewTopic[int](b, "orders.placed")
 	other, _ := bus.NewTopic[int](b, "metrics.tick")
 	ctx := testContext(t)
