@@ -77,7 +77,7 @@ func ExampleMetrics_Observer() {
 // collector, ToFloat64 one series.
 func ExampleMetrics_Series() {
 	b := bus.New()
-	defer b.Close(context.Background())
+	defer func() { _ = b.Close(context.Background()) }()
 	m, err := metrics.New(nil, b) // nil: not registered anywhere
 	if err != nil {
 		panic(err)
