@@ -53,7 +53,7 @@ type publisher[T any] struct {
 
 // Publish publishes v, or holds it until the start.
 func (p *publisher[T]) Publish(ctx context.Context, v T) error {
-	if p.g == nil || p.g.open.Load() {
+	if p.g == nil || p.g.open.Load() || fromHandler(ctx) {
 		return p.t.Publish(ctx, v)
 	}
 	return p.g.hold(ctx, p.t.Name(), func(ctx context.Context) error { return p.t.Publish(ctx, v) })
@@ -62,12 +62,20 @@ func (p *publisher[T]) Publish(ctx context.Context, v T) error {
 // PublishSync publishes v and waits for its handlers, once the bus has
 // started.
 func (p *publisher[T]) PublishSync(ctx context.Context, v T) error {
-	if p.g == nil || p.g.open.Load() || p.g.released() {
+	if p.g == nil || p.g.open.Load() || fromHandler(ctx) || p.g.released() {
 		return p.t.PublishSync(ctx, v)
 	}
 	return fmt.Errorf("%w: PublishSync on %s before the app's start, so no handler could handle the message: "+
 		"use Publish, which holds it until the handlers are subscribed, or publish after app.Start",
 		ErrNotStarted, quote.String(p.t.Name()))
+}
+
+// fromHandler reports whether ctx is a handler's: a handler runs only once
+// every handler is subscribed (while the held messages are released, say),
+// so its publishes need not wait.
+func fromHandler(ctx context.Context) bool {
+	_, ok := bus.TopicFrom(ctx)
+	return ok
 }
 
 // startGate holds the messages that an app's Publishers get before Module's
@@ -124,8 +132,9 @@ func (g *startGate) released() bool {
 
 // release publishes the held messages in order, with ctx's deadline and
 // each publisher's context values (its correlation ID), until none is left:
-// what the handlers publish meanwhile is held behind them. Then the gate
-// opens. It returns the errors of the publishes.
+// what other goroutines publish meanwhile is held behind them (handlers
+// publish at once). Then the gate opens. It returns the errors of the
+// publishes.
 func (g *startGate) release(ctx context.Context) error {
 	var errs []error
 	for {

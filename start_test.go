@@ -358,3 +358,33 @@ func TestNoRetryWait(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A handler that runs while the held messages are released may publish
+// with PublishSync: it runs only once every handler is subscribed.
+func TestHandlerPublishSyncDuringRelease(t *testing.T) {
+	var welcomed atomic.Int32
+	app := fx.New(fx.NopLogger,
+		fx.Module("early", fx.Invoke(func(lc fx.Lifecycle, p fxbus.Publisher[Signup]) {
+			lc.Append(fx.StartHook(func(ctx context.Context) error { return p.Publish(ctx, Signup{"ada"}) }))
+		})),
+		fxbus.Module,
+		fxbus.Topic[Signup]("users.signed-up"),
+		fxbus.Topic[Welcome]("users.welcomed"),
+		handlers.Provide(func(welcomes fxbus.Publisher[Welcome]) handlers.Registration {
+			return handlers.RegisterFunc("users.signed-up", func(ctx context.Context, s Signup) error {
+				return welcomes.PublishSync(ctx, Welcome(s))
+			}, handlers.NoDeadLetters())
+		}),
+		handlers.Supply(handlers.RegisterFunc("users.welcomed", func(context.Context, Welcome) error { welcomed.Add(1); return nil })),
+	)
+	ctx := testContext(t)
+	if err := app.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Stop(ctx); err != nil {
+		t.Fatalf("Stop = %v: the handler's PublishSync failed?", err)
+	}
+	if n := welcomed.Load(); n != 1 {
+		t.Errorf("welcomed %d, want 1", n)
+	}
+}
