@@ -359,11 +359,13 @@ func TestNoRetryWait(t *testing.T) {
 	}
 }
 
-// A handler that runs while the held messages are released may publish
-// with PublishSync: it runs only once every handler is subscribed.
+// A handler that runs while the held messages are released (on a
+// synchronous bus, the release runs it) may publish with PublishSync: it
+// runs only once every handler is subscribed.
 func TestHandlerPublishSyncDuringRelease(t *testing.T) {
 	var welcomed atomic.Int32
 	app := fx.New(fx.NopLogger,
+		fxbus.Configure(func(c *fxbus.Config) { c.Synchronous = true }),
 		fx.Module("early", fx.Invoke(func(lc fx.Lifecycle, p fxbus.Publisher[Signup]) {
 			lc.Append(fx.StartHook(func(ctx context.Context) error { return p.Publish(ctx, Signup{"ada"}) }))
 		})),
