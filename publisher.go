@@ -53,8 +53,8 @@ type publisher[T any] struct {
 
 // Publish publishes v, or holds it until the start.
 func (p *publisher[T]) Publish(ctx context.Context, v T) error {
-	if p.g == nil || p.g.open.Load() || fromHandler(ctx) {
-		return p.t.Publish(ctx, v)
+	if p.g == nil || p.g.open.Load() || ctx == nil || fromHandler(ctx) {
+		return p.t.Publish(ctx, v) // a nil ctx gets the bus's error
 	}
 	return p.g.hold(ctx, p.t.Name(), func(ctx context.Context) error { return p.t.Publish(ctx, v) })
 }

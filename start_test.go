@@ -390,3 +390,16 @@ func TestHandlerPublishSyncDuringRelease(t *testing.T) {
 		t.Errorf("welcomed %d, want 1", n)
 	}
 }
+
+// A nil context is refused before the start as after it, not held.
+func TestPublishNilContextBeforeStart(t *testing.T) {
+	var signups fxbus.Publisher[Signup]
+	app := fx.New(fx.NopLogger, fxbus.Module, fxbus.Topic[Signup]("users.signed-up"), fx.Populate(&signups))
+	var nilCtx context.Context // the bad input under test, hidden from vet
+	if err := signups.Publish(nilCtx, Signup{"x"}); err == nil || !strings.Contains(err.Error(), "nil context") {
+		t.Errorf("Publish(nil, ...) before the start = %v, want the bus's error", err)
+	}
+	if err := app.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
