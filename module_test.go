@@ -760,3 +760,43 @@ func TestLongInputIsCut(t *testing.T) {
 		t.Errorf("an fx name of 1 MiB: error of %d bytes, want a short one that gives the length", len(fmt.Sprint(err)))
 	}
 }
+
+// An app that never subscribes to its dead letters: a message its handler
+// gave up on is lost, and the error, the log and the metrics say so.
+func TestDeadLetterNobodyReads(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	var (
+		jobs fxbus.Publisher[Job]
+		m    *metrics.Metrics
+	)
+	app := fxtest.New(t,
+		fx.Supply(zap.New(core)),
+		fx.Supply(fx.Annotate(prometheus.NewPedanticRegistry(), fx.As(new(prometheus.Registerer)))),
+		fxbus.Module,
+		fxbus.Configure(func(c *fxbus.Config) { c.Synchronous = true }),
+		fxbus.Topic[Job]("jobs"),
+		supplyHandler(handlers.RegisterFunc("jobs", func(context.Context, Job) error { return errors.New("no worker") }, handlers.Name("worker"))),
+		fx.Populate(&jobs, &m),
+	)
+	app.RequireStart()
+	id := bus.NewCorrelationID()
+	err := jobs.Publish(bus.WithCorrelationID(testContext(t), id), Job{1})
+	if !errors.Is(err, handlers.ErrDeadLetterUnread) || !strings.Contains(err.Error(), "nobody will read it") {
+		t.Errorf("Publish = %v, want the error to say nobody reads the dead letter", err)
+	}
+	lines := logs.FilterMessageSnippet("dead letter that nobody reads").All()
+	if len(lines) != 1 || lines[0].Level != zapcore.ErrorLevel {
+		t.Fatalf("lines %v, want one at error level", lines)
+	}
+	f := lines[0].ContextMap()
+	if f["topic"] != "jobs" || f["subscriber"] != "worker" || f["correlation_id"] != id.String() ||
+		f["error"] != "no worker" || f["dead_letter_topic"] != "jobs.dead-letter" {
+		t.Errorf("fields %v, want topic, handler, correlation ID, error and dead-letter topic", f)
+	}
+	unread := testutil.ToFloat64(m.Series("fxbus_handler_failures_total",
+		prometheus.Labels{"topic": "jobs", "subscriber": "worker", "then": "dead-letter-unread"}))
+	if unread != 1 {
+		t.Errorf("dead-letter-unread = %v, want 1", unread)
+	}
+	app.RequireStop()
+}
