@@ -21,6 +21,8 @@ fuzz:
 
 # Benchmarks, six runs each, saved to bench.txt and summarised by benchstat
 # when it is installed (go install golang.org/x/perf/cmd/benchstat@latest).
+# fxbus beside raw channels and its peers is the benchmarks module, run from
+# benchmarks/ as its README.md says; benchmarks/ab.sh BASE compares commits.
 bench:
 	bash -o pipefail -c "go test -run '^$$' -bench . -benchmem -count 6 ./... | tee bench.txt"
 	@if command -v benchstat >/dev/null 2>&1; then benchstat bench.txt; else echo "benchstat not installed: skipping the summary"; fi

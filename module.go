@@ -2,10 +2,12 @@ package fxbus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"reflect"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,7 +16,9 @@ import (
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/quote"
 	"github.com/fxbus/fxbus/lifecycle"
+	"github.com/fxbus/fxbus/metrics"
 )
 
 // The value groups that carry topic declarations and Configure functions to
@@ -30,18 +34,29 @@ const (
 // prometheus.Registerer (metrics are registered only when one is given), and
 // a Config (set it with fx.Supply, fx.Decorate or Configure). It collects the
 // handler registrations of the value group handlers.Group and the topics
-// that Topic and NamedTopic declare. At start it subscribes the handlers; at
-// stop it drains and closes the bus (see package lifecycle). It provides
-// nothing but the *bus.Bus: not the logger, not the registry.
+// that Topic and NamedTopic declare. At start it subscribes the handlers,
+// then releases what Publishers held until then; at stop it drains and
+// closes the bus (see package lifecycle). It provides the *bus.Bus and the
+// bus's *metrics.Metrics (whose Collector serves prometheus/testutil), not
+// the logger or the registry.
 //
-// The module's stop hook is appended by its own invoke, which fx runs before
-// the invokes of the app's root and of modules listed after it: components
-// that those invokes build stop before the bus, and what the handlers depend
-// on stops after it. List Module before your own modules whose invokes
-// publish at start.
+// Start order is structural: the hook that subscribes the handlers is
+// appended by the module's invoke that consumes the handler group, so every
+// handler's dependencies were built, and their OnStart hooks run, before
+// it; and the Publishers that Topic provides hold what is published before
+// that hook ran (see Publisher). Modules may be listed in any order.
+//
+// Include Module once, at the app's root: fx cannot provide a *bus.Bus
+// twice, and says so with "cannot provide *bus.Bus ... already provided".
+// A feature module that needs the bus asks for it (or for a Publisher)
+// instead of including Module.
+//
+// A handlers.Registration provided with plain fx.Provide (outside the
+// handler group) makes the app fail to build with an error that names the
+// handler and says to use handlers.Provide.
 var Module = fx.Module("fxbus",
 	fx.Provide(fx.Private, resolveConfig, newLog),
-	fx.Provide(newBus),
+	fx.Provide(newBus, newStartGate, newMetrics),
 	fx.Supply(&handlers.GroupReader{}),
 	fx.Invoke(run),
 )
@@ -82,6 +97,15 @@ type Config struct {
 	// handlers' contexts were cancelled, for the handlers still running to
 	// return. Zero means the bus's default (one second).
 	KillGrace time.Duration
+
+	// StartBuffer bounds how many messages, in all, the app's Publishers
+	// hold before the start (see Publisher); a Publish beyond it fails with
+	// an error matching ErrNotStarted. Zero means DefaultStartBuffer.
+	StartBuffer int
+
+	// NoRetryWait makes handlers retry at once instead of waiting their
+	// backoff between attempts. Meant for tests (fxtest.NoRetryWait).
+	NoRetryWait bool
 }
 
 func (c Config) validate() error {
@@ -96,6 +120,9 @@ func (c Config) validate() error {
 	}
 	if c.KillGrace < 0 {
 		return fmt.Errorf("fxbus: Config.KillGrace is %v: use a positive duration, or 0 for the bus's default", c.KillGrace)
+	}
+	if c.StartBuffer < 0 {
+		return fmt.Errorf("fxbus: Config.StartBuffer is %d: use a positive count, or 0 for DefaultStartBuffer (%d)", c.StartBuffer, DefaultStartBuffer)
 	}
 	return nil
 }
@@ -182,44 +209,94 @@ type runIn struct {
 	fx.In
 	Lifecycle  fx.Lifecycle
 	Bus        *bus.Bus
+	Gate       *startGate
+	Metrics    *metrics.Metrics
 	Settings   settings
 	Log        *lifecycle.Log
 	Registerer prometheus.Registerer   `optional:"true"`
 	Handlers   []handlers.Registration `group:"fxbus.handlers"`
 	Topics     []lifecycle.Declaration `group:"fxbus.topics"`
+
+	// Registrations provided with plain fx.Provide: nothing subscribes
+	// them, so run fails with the fix.
+	Stray  handlers.Registration   `optional:"true"`
+	Strays []handlers.Registration `optional:"true"`
 }
 
-// run is the invoke that consumes the handler group, so that the stop hook
-// it appends sits after everything the handlers depend on.
-func run(in runIn) {
-	r := lifecycle.New(in.Bus, in.Handlers, lifecycle.Options{
+// run is the invoke that consumes the handler group, so that the start hook
+// it appends runs after the OnStart hooks of everything the handlers depend
+// on, and its stop hook after the OnStop hooks of everything built later.
+func run(in runIn) error {
+	if err := strays(in.Stray, in.Strays); err != nil {
+		return err
+	}
+	opts := lifecycle.Options{
 		Log:          in.Log,
 		Registerer:   in.Registerer,
+		Metrics:      in.Metrics,
 		Topics:       in.Topics,
 		DrainTimeout: in.Settings.DrainTimeout,
 		KillGrace:    in.Settings.KillGrace,
+	}
+	if in.Settings.NoRetryWait {
+		opts.Wait = func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+	}
+	r := lifecycle.New(in.Bus, in.Handlers, opts)
+	g := in.Gate
+	in.Lifecycle.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			if err := r.Start(ctx); err != nil {
+				if n := g.drop(); n > 0 {
+					err = errors.Join(err, fmt.Errorf("fxbus: the %d message(s) published before the start were dropped with it", n))
+				}
+				return err
+			}
+			if err := g.release(ctx); err != nil {
+				// fx calls no OnStop for a hook whose OnStart failed.
+				return errors.Join(err, r.Stop(ctx))
+			}
+			return nil
+		},
+		OnStop: r.Stop,
 	})
-	in.Lifecycle.Append(r.Hook())
+	return nil
 }
 
-// Publisher publishes messages of type T on one topic. Ask for it in a
-// constructor after declaring the topic with Topic (or NamedTopic, with the
-// matching name tag). *bus.Topic[T] implements it; so can a fake in tests.
-type Publisher[T any] interface {
-	// Publish offers v to every subscriber of the topic under its policy;
-	// see bus.Topic.Publish.
-	Publish(ctx context.Context, v T) error
-	// PublishSync returns once every subscriber has taken v and every
-	// handler has handled it, with their errors; see bus.Topic.PublishSync.
-	PublishSync(ctx context.Context, v T) error
+// strays reports registrations that reached the graph outside the handler
+// group: provided with fx.Provide instead of handlers.Provide.
+func strays(one handlers.Registration, many []handlers.Registration) error {
+	var found []string
+	if one.Type() != nil {
+		found = append(found, one.String())
+	}
+	for _, r := range many {
+		found = append(found, r.String())
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	return fmt.Errorf("fxbus: %s: provided with fx.Provide (or fx.Supply) as a plain handlers.Registration, so nothing subscribes it: "+
+		"register it with handlers.Provide(NewHandler) (or handlers.Supply), which puts it in the handler group", strings.Join(found, "; "))
 }
 
-var _ Publisher[int] = (*bus.Topic[int])(nil)
+type metricsIn struct {
+	fx.In
+	Bus *bus.Bus
+}
+
+// newMetrics makes the bus's metrics, registered nowhere yet: the Runner
+// registers them at start when the app has a prometheus.Registerer.
+func newMetrics(in metricsIn) (*metrics.Metrics, error) { return metrics.New(nil, in.Bus) }
 
 // Topic declares the topic called name with message type T. It provides a
-// Publisher[T] and the *bus.Topic[T], and tells Module that handlers may
-// subscribe to name. Declare a topic once per app; for a second topic of the
-// same type use NamedTopic (fx holds one unnamed value per type).
+// Publisher[T], which holds what it gets before the start (see Publisher),
+// and tells Module that handlers may subscribe to name. Declare a topic once
+// per app; for a second topic of the same type use NamedTopic (fx holds one
+// unnamed value per type). A constructor that asks for a Publisher[T] of a
+// T that no Topic declares fails with fx's "missing type:
+// fxbus.Publisher[T]": add fxbus.Topic[T]("name") to the app's options. For
+// the *bus.Topic[T] itself (to subscribe a channel), ask for the *bus.Bus
+// and call bus.NewTopic.
 //
 // The name must follow the bus's naming rules (see package bus), or the app
 // fails to build. If the same name is declared with two types, the app fails
@@ -228,7 +305,7 @@ var _ Publisher[int] = (*bus.Topic[int])(nil)
 // constructor that asks for the topic fails with an error that says so.
 func Topic[T any](name string) fx.Option {
 	at := declaredAt()
-	what := fmt.Sprintf("fxbus.Topic[%s](%q) in %s", typeName[T](), name, at)
+	what := fmt.Sprintf("fxbus.Topic[%s](%s) in %s", typeName[T](), quote.String(name), at)
 	if err := bus.ValidateTopic(name); err != nil {
 		return fx.Error(fmt.Errorf("%s: %w", what, err))
 	}
@@ -236,42 +313,42 @@ func Topic[T any](name string) fx.Option {
 }
 
 // NamedTopic is Topic for apps with several topics of one message type: it
-// provides the Publisher[T] and the *bus.Topic[T] with the fx name fxName, so
+// provides the Publisher[T] with the fx name fxName, so
 // that a constructor asks for them with a `name:"<fxName>"` tag (fx.ParamTags
 // or a field of an fx.In struct). fxName may use letters, digits and
 // '.', '-', '_', '/', ':'.
 func NamedTopic[T any](name, fxName string) fx.Option {
 	at := declaredAt()
-	what := fmt.Sprintf("fxbus.NamedTopic[%s](%q, %q) in %s", typeName[T](), name, fxName, at)
+	what := fmt.Sprintf("fxbus.NamedTopic[%s](%s, %s) in %s", typeName[T](), quote.String(name), quote.String(fxName), at)
 	if err := bus.ValidateTopic(name); err != nil {
 		return fx.Error(fmt.Errorf("%s: %w", what, err))
 	}
 	if err := validateFxName(fxName); err != nil {
 		return fx.Error(fmt.Errorf("%s: %w", what, err))
 	}
-	tag := `name:"` + fxName + `"`
-	return topicOptions[T](name, what, at, fx.ResultTags(tag, tag))
+	return topicOptions[T](name, what, at, fx.ResultTags(`name:"`+fxName+`"`))
 }
 
-// topicOptions provides the topic called name (and its Publisher), with
-// extra annotations of the results, and supplies its declaration, made at
-// at, to the runner; what is the declaration as errors name it.
+// topicOptions provides the Publisher of the topic called name, with extra
+// annotations of the result, and supplies its declaration, made at at, to
+// the runner; what is the declaration as errors name it.
 func topicOptions[T any](name, what, at string, results ...fx.Annotation) fx.Option {
-	annotations := append([]fx.Annotation{fx.ParamTags(`optional:"true"`, `group:"`+topicGroup+`"`)}, results...)
+	annotations := append([]fx.Annotation{fx.ParamTags(`optional:"true"`, `optional:"true"`, `group:"`+topicGroup+`"`)}, results...)
 	return fx.Options(
-		fx.Provide(fx.Annotate(func(b *bus.Bus, decls []lifecycle.Declaration) (*bus.Topic[T], Publisher[T], error) {
-			return newTopic[T](b, name, what, decls)
+		fx.Provide(fx.Annotate(func(b *bus.Bus, g *startGate, decls []lifecycle.Declaration) (Publisher[T], error) {
+			return newPublisher[T](b, g, name, what, decls)
 		}, annotations...)),
 		fx.Supply(fx.Annotated{Group: topicGroup, Target: lifecycle.Declare[T](name).WithSource(at)}),
 	)
 }
 
-// newTopic makes the topic that the declaration what provides; decls are
-// the app's declarations, to name the other one when the name is declared
-// with two types.
-func newTopic[T any](b *bus.Bus, name, what string, decls []lifecycle.Declaration) (*bus.Topic[T], Publisher[T], error) {
+// newPublisher makes the Publisher that the declaration what provides;
+// decls are the app's declarations, to name the other one when the name is
+// declared with two types. Without Module's start gate (an app with a
+// *bus.Bus of its own) it publishes at once.
+func newPublisher[T any](b *bus.Bus, g *startGate, name, what string, decls []lifecycle.Declaration) (Publisher[T], error) {
 	if b == nil {
-		return nil, nil, fmt.Errorf("%s: the app has no *bus.Bus: add fxbus.Module to its fx.Options (or provide a *bus.Bus of its own)", what)
+		return nil, fmt.Errorf("%s: the app has no *bus.Bus: add fxbus.Module to its fx.Options (or provide a *bus.Bus of its own)", what)
 	}
 	t, err := bus.NewTopic[T](b, name)
 	if err != nil {
@@ -281,9 +358,9 @@ func newTopic[T any](b *bus.Bus, name, what string, decls []lifecycle.Declaratio
 				break
 			}
 		}
-		return nil, nil, fmt.Errorf("%s: %w", what, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	return t, t, nil
+	return &publisher[T]{t: t, g: g}, nil
 }
 
 // declaredAt returns the function and file:line that called the caller of
@@ -305,7 +382,7 @@ func validateFxName(n string) error {
 		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
 			c == '.' || c == '-' || c == '_' || c == '/' || c == ':'
 		if !ok {
-			return fmt.Errorf("fx name %q contains %q: use letters, digits, '.', '-', '_', '/' or ':'", n, c)
+			return fmt.Errorf("fx name %s contains %q: use letters, digits, '.', '-', '_', '/' or ':'", quote.String(n), c)
 		}
 	}
 	return nil

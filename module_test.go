@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/goleak"
@@ -22,6 +23,7 @@ import (
 	"github.com/fxbus/fxbus"
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/metrics"
 )
 
 // The chain's messages: Order -> Payment -> Receipt.
@@ -529,7 +531,6 @@ func TestTypedTopics(t *testing.T) {
 		Orders fxbus.Publisher[Order]
 		EU     fxbus.Publisher[Job] `name:"eu"`
 		US     fxbus.Publisher[Job] `name:"us"`
-		EUBus  *bus.Topic[Job]      `name:"eu"`
 	}
 	var p pubs
 	app := fxtest.New(t,
@@ -560,9 +561,6 @@ func TestTypedTopics(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	if p.EUBus.Name() != "jobs.eu" {
-		t.Errorf("the *bus.Topic named eu is %q", p.EUBus.Name())
 	}
 	s.mu.Lock()
 	got := slices.Clone(s.got)
@@ -679,14 +677,15 @@ func TestLogs(t *testing.T) {
 	close(blk.release)
 	app.RequireStop()
 
-	drops := logs.FilterMessage("fxbus: message dropped").All()
+	// DropNewest's drops are its policy working: info-level summaries.
+	drops := logs.FilterMessage("fxbus: messages dropped by the subscriber's policy").All()
 	if len(drops) == 0 || len(drops) > 10 {
 		t.Errorf("%d drop lines for %d drops, want at least 1 and a rate limit", len(drops), dropped)
 	}
 	var accounted uint64
 	for _, e := range drops {
 		f := e.ContextMap()
-		if e.Level != zapcore.WarnLevel || f["subscriber"] != "slow" || f["reason"] != "full" || f["topic"] != "jobs" {
+		if e.Level != zapcore.InfoLevel || f["subscriber"] != "slow" || f["reason"] != "full" || f["topic"] != "jobs" {
 			t.Errorf("drop line %v %v", e.Level, f)
 		}
 		accounted++
@@ -711,8 +710,93 @@ func TestLogs(t *testing.T) {
 	if panics[0].Level != zapcore.ErrorLevel || f["correlation_id"] != id.String() || f["subscriber"] != "panicky" || f["topic"] != "boom" {
 		t.Errorf("panic line %v %v, want error level with correlation_id %s", panics[0].Level, f, id)
 	}
-	if st, _ := f["stack"].(string); !strings.Contains(st, "panic") {
-		t.Errorf("the panic line has no stack: %q", st)
+	if st := panics[0].Stack; !strings.Contains(st, "panic") || f["stack"] != nil {
+		t.Errorf("the panic line's stack trace is %q, and its stack field %v: want the stack once, as the entry's stack trace", st, f["stack"])
 	}
 	goleak.VerifyNone(t)
+}
+
+// Module provides the bus's *metrics.Metrics: with a Registerer, its
+// collector and series serve prometheus/testutil, handler series included.
+func TestModuleProvidesMetrics(t *testing.T) {
+	var (
+		m    *metrics.Metrics
+		jobs fxbus.Publisher[Job]
+	)
+	app := fxtest.New(t,
+		fx.Supply(fx.Annotate(prometheus.NewPedanticRegistry(), fx.As(new(prometheus.Registerer)))),
+		fxbus.Module,
+		fxbus.Configure(func(c *fxbus.Config) { c.Synchronous = true }),
+		fxbus.Topic[Job]("jobs"),
+		supplyHandler(handlers.RegisterFunc("jobs", func(_ context.Context, j Job) error {
+			if j.N%2 == 1 {
+				panic("odd job")
+			}
+			return nil
+		}, handlers.Name("worker"), handlers.NoDeadLetters())),
+		fx.Populate(&m, &jobs),
+	)
+	app.RequireStart()
+	ctx := testContext(t)
+	for n := range 4 {
+		_ = jobs.Publish(ctx, Job{n})
+	}
+	panics := testutil.ToFloat64(m.Series("fxbus_handler_calls_total",
+		prometheus.Labels{"topic": "jobs", "subscriber": "worker", "outcome": "panic"}))
+	if panics != 2 {
+		t.Errorf("panics = %v, want 2", panics)
+	}
+	if n := testutil.CollectAndCount(m.Collector(), "fxbus_events_delivered_total"); n != 1 {
+		t.Errorf("%d delivered series, want 1", n)
+	}
+	app.RequireStop()
+}
+
+// Errors quote what they reject cut to a readable length.
+func TestLongInputIsCut(t *testing.T) {
+	long := strings.Repeat("x", 1<<20)
+	err := fx.New(fx.NopLogger, fxbus.Module, fxbus.NamedTopic[Job]("jobs", long+"!")).Err()
+	if err == nil || len(err.Error()) > 4000 || !strings.Contains(err.Error(), "(1048577 bytes)") {
+		t.Errorf("an fx name of 1 MiB: error of %d bytes, want a short one that gives the length", len(fmt.Sprint(err)))
+	}
+}
+
+// An app that never subscribes to its dead letters: a message its handler
+// gave up on is lost, and the error, the log and the metrics say so.
+func TestDeadLetterNobodyReads(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	var (
+		jobs fxbus.Publisher[Job]
+		m    *metrics.Metrics
+	)
+	app := fxtest.New(t,
+		fx.Supply(zap.New(core)),
+		fx.Supply(fx.Annotate(prometheus.NewPedanticRegistry(), fx.As(new(prometheus.Registerer)))),
+		fxbus.Module,
+		fxbus.Configure(func(c *fxbus.Config) { c.Synchronous = true }),
+		fxbus.Topic[Job]("jobs"),
+		supplyHandler(handlers.RegisterFunc("jobs", func(context.Context, Job) error { return errors.New("no worker") }, handlers.Name("worker"))),
+		fx.Populate(&jobs, &m),
+	)
+	app.RequireStart()
+	id := bus.NewCorrelationID()
+	err := jobs.Publish(bus.WithCorrelationID(testContext(t), id), Job{1})
+	if !errors.Is(err, handlers.ErrDeadLetterUnread) || !strings.Contains(err.Error(), "nobody will read it") {
+		t.Errorf("Publish = %v, want the error to say nobody reads the dead letter", err)
+	}
+	lines := logs.FilterMessageSnippet("dead letter that nobody reads").All()
+	if len(lines) != 1 || lines[0].Level != zapcore.ErrorLevel {
+		t.Fatalf("lines %v, want one at error level", lines)
+	}
+	f := lines[0].ContextMap()
+	if f["topic"] != "jobs" || f["subscriber"] != "worker" || f["correlation_id"] != id.String() ||
+		f["error"] != "no worker" || f["dead_letter_topic"] != "jobs.dead-letter" {
+		t.Errorf("fields %v, want topic, handler, correlation ID, error and dead-letter topic", f)
+	}
+	unread := testutil.ToFloat64(m.Series("fxbus_handler_failures_total",
+		prometheus.Labels{"topic": "jobs", "subscriber": "worker", "then": "dead-letter-unread"}))
+	if unread != 1 {
+		t.Errorf("dead-letter-unread = %v, want 1", unread)
+	}
+	app.RequireStop()
 }

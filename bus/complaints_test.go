@@ -104,9 +104,9 @@ func TestSlowHandlersDoNotStarveThePool(t *testing.T) {
 	}
 	close(gate)
 	ctx := testCtx(t)
-	for b.pool.idle.Load() < slow {
+	for idleWorkers(b.pool) < slow {
 		if ctx.Err() != nil {
-			t.Fatalf("%d of %d workers went idle", b.pool.idle.Load(), slow)
+			t.Fatalf("%d of %d workers went idle", idleWorkers(b.pool), slow)
 		}
 		runtime.Gosched() // nothing to wait on but the count
 	}

@@ -2,191 +2,97 @@ package bus
 
 import (
 	"context"
-	"sync/atomic"
 	"time"
-	"unsafe"
 )
 
 type (
 	topicKey    struct{}
-	busKey      struct{}
-	ancestorKey struct{ c *core }
+	ownerKey    struct{}
+	ancestorKey struct{ m *mark }
 )
 
-// msgCtx is the context handlers receive: one per published message, shared
-// by every handler subscription of that message. It carries the publisher's
-// values, the correlation ID and the topic, but not the publisher's
-// cancellation: a handler runs after Publish returned. It is done only when
-// the bus gives up draining.
-//
-// A msgCtx lives in a ctxBlock and is one word that the garbage collector
-// never scans: the publish's sequence number on its topic and the context's
-// index in its block. What all contexts of a block share (topic, bus) is in
-// the block's header, found from the index. A message published with
-// context.Background() has the correlation ID made from the topic's seed and
-// that sequence number (see nextID), so the ID is made again whenever it is
-// read, not written at every publish; a block makes room for the
-// publishers' contexts and the IDs they carry when the first publish with a
-// context of its own comes.
-type msgCtx struct {
-	// seq<<ctxBlockBits | index in the block. seq stays below 2^57: that
-	// is 45 years of a topic's publishes at 10^8 a second.
-	w uint64
+// mark identifies a subscription to the handler contexts, which must not
+// know its type: a subscription's address of its mark is unique.
+type mark struct{ _ byte }
+
+// lifeline is a bus's kill switch: its context is cancelled when Close gives
+// up draining, and it is the Done of every handler context. A handler
+// context points to it, which also tells whose handler published.
+type lifeline struct {
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
-// ctxBlock is how handler contexts are allocated: a publish takes the next
-// one of its topic's current block, so that publishing to handlers makes one
-// allocation per ctxBlockSize messages instead of one per message. A block
-// stays in memory while any handler keeps one of its contexts.
-type ctxBlock struct {
-	t    topicImpl
-	b    *Bus
-	own  atomic.Pointer[[ctxBlockSize]ownCtx] // made by the first publish with a context of its own
-	next atomic.Int32
-	ctxs [ctxBlockSize]msgCtx
+// origin is what a handler context asks of the topic its message was
+// published on.
+type origin interface {
+	receives(m *mark) bool // whether the subscription marked m receives the topic's messages
+	nameRef() *string      // the topic's name
+	lifeline() *lifeline   // the bus's
 }
 
-// ownCtx is what a message published with a context of its own keeps of it:
-// the context, for its values, and the correlation ID it carried, or the
-// one made for it.
-type ownCtx struct {
-	parent context.Context
+// handlerCtx is the context handlers receive: one per published message,
+// shared by every handler subscription of that message. It carries the
+// publisher's values, the correlation ID and the topic, but not the
+// publisher's cancellation (a handler runs after Publish returned); it is
+// done only when the bus gives up draining.
+type handlerCtx struct {
+	parent context.Context // the publisher's, for its values
+	topic  origin
 	id     CorrelationID
 }
 
-const (
-	ctxBlockBits = 7
-	ctxBlockSize = 1 << ctxBlockBits
-)
+func (c *handlerCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c *handlerCtx) Done() <-chan struct{}       { return c.topic.lifeline().ctx.Done() }
+func (c *handlerCtx) Err() error                  { return c.topic.lifeline().ctx.Err() }
 
-// index is c's place in its block.
-func (c *msgCtx) index() int { return int(c.w & (ctxBlockSize - 1)) }
-
-// block returns the block that holds c: c is its element c.index().
-func (c *msgCtx) block() *ctxBlock {
-	off := unsafe.Offsetof(ctxBlock{}.ctxs) + uintptr(c.index())*unsafe.Sizeof(msgCtx{})
-	return (*ctxBlock)(unsafe.Add(unsafe.Pointer(c), -int(off)))
-}
-
-// own returns what the message's publisher gave of its context, or nil when
-// it published with context.Background().
-func (c *msgCtx) own() *ownCtx {
-	if owns := c.block().own.Load(); owns != nil && owns[c.index()].parent != nil {
-		return &owns[c.index()]
-	}
-	return nil
-}
-
-// parent returns the context of the message's publisher.
-func (c *msgCtx) parent() context.Context {
-	if o := c.own(); o != nil {
-		return o.parent
-	}
-	return background
-}
-
-// id returns the message's correlation ID.
-func (c *msgCtx) id() CorrelationID {
-	if o := c.own(); o != nil {
-		return o.id
-	}
-	var id CorrelationID
-	putCorrelationID(&id, c.block().t.base().seed, c.w>>ctxBlockBits)
-	return id
-}
-
-// newMsgCtx returns the handler context of the message published on t as
-// number seq (see nextID) with parent, nil for context.Background(). id is
-// the message's correlation ID when the caller has it; when parent is set
-// and id is nil, newMsgCtx finds it.
-func (t *topicBase) newMsgCtx(parent context.Context, ti topicImpl, seq uint64, id *CorrelationID) *msgCtx {
-	var (
-		blk *ctxBlock
-		i   int32
-	)
-	if blk = t.ctxs.Load(); blk != nil {
-		i = blk.next.Add(1) - 1
-	}
-	if blk == nil || i >= ctxBlockSize {
-		// The block ran out (or this is the first): start a new one. Two
-		// publishers may both do so; each keeps the context it took.
-		blk = &ctxBlock{t: ti, b: t.b}
-		blk.next.Store(1)
-		t.ctxs.Store(blk)
-		i = 0
-	}
-	c := &blk.ctxs[i]
-	c.w = seq<<ctxBlockBits | uint64(i)
-	if parent != nil && !isBackground(parent) {
-		owns := blk.own.Load()
-		if owns == nil {
-			owns = new([ctxBlockSize]ownCtx)
-			if !blk.own.CompareAndSwap(nil, owns) {
-				owns = blk.own.Load()
-			}
-		}
-		o := &owns[i]
-		if id != nil {
-			o.id = *id
-		} else {
-			o.id = correlationFor(parent, t.seed, seq)
-		}
-		o.parent = parent
-	}
-	return c
-}
-
-// topic returns the name of the message's topic.
-func (c *msgCtx) topic() *string { return &c.block().t.base().name }
-
-func (c *msgCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (c *msgCtx) Done() <-chan struct{}       { return c.block().b.killCtx.Done() }
-func (c *msgCtx) Err() error                  { return c.block().b.killCtx.Err() }
-
-func (c *msgCtx) Value(k any) any {
+func (c *handlerCtx) Value(k any) any {
 	switch k := k.(type) {
 	case correlationKey:
-		return c // CorrelationIDFrom asks for c.id()
+		return &c.id
 	case topicKey:
-		return c.topic()
-	case busKey:
-		return c.block().b
+		return c.topic.nameRef()
+	case ownerKey:
+		return c.topic.lifeline()
 	case ancestorKey:
-		// A handler of this message may be the one publishing: never wait
-		// for a subscription that receives it.
-		if c.block().t.has(k.c) {
+		// A handler of this message may be the one publishing.
+		if c.topic.receives(k.m) {
 			return true
 		}
 	}
-	// The bus's kill context answers the context package's own lookups, so
-	// that a context derived from this one (WithTimeout in a handler) joins
-	// it as a child instead of starting a goroutine to watch Done.
-	if v := c.block().b.killCtx.Value(k); v != nil {
+	// The kill switch answers the context package's own lookup, so that a
+	// context derived from this one (WithTimeout in a handler) becomes its
+	// child instead of starting a goroutine to watch Done.
+	if v := c.topic.lifeline().ctx.Value(k); v != nil {
 		return v
 	}
-	return c.parent().Value(k)
+	return c.parent.Value(k)
 }
 
-func (c *msgCtx) String() string { return "bus.handlerContext(" + *c.topic() + ")" }
+func (c *handlerCtx) String() string { return "bus.handlerContext(" + *c.topic.nameRef() + ")" }
 
 // syncCtx is a handler's context for a PublishSync delivery: it also marks
 // the subscription as waited on, so that a nested PublishSync does not wait
-// for it (see isAncestor), even when the subscription is not attached to
+// for it (see receivesChain), even when the subscription does not receive
 // the message's topic (a chain that comes back to it).
 type syncCtx struct {
-	*msgCtx
-	sub *core
+	*handlerCtx
+	sub *mark
 }
 
 func (c *syncCtx) Value(k any) any {
-	if a, ok := k.(ancestorKey); ok && a.c == c.sub {
+	if a, ok := k.(ancestorKey); ok && a.m == c.sub {
 		return true
 	}
-	return c.msgCtx.Value(k)
+	return c.handlerCtx.Value(k)
 }
 
-func isAncestor(ctx context.Context, c *core) bool {
-	return ctx != nil && ctx.Value(ancestorKey{c}) != nil
+// receivesChain reports whether ctx is (or derives from) the context of a
+// handler whose message the subscription marked m receives, or of a
+// PublishSync delivery to it: its handler may then be the caller, or be
+// waiting on it, so the caller must not wait for it.
+func receivesChain(ctx context.Context, m *mark) bool {
+	return ctx.Value(ancestorKey{m}) != nil
 }
 
 // TopicFrom returns the topic of the message a handler is handling, from the

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
-	"unsafe"
 )
 
 // CorrelationID identifies one chain of events: the publisher's, or a new one
@@ -27,10 +26,10 @@ func NewCorrelationID() CorrelationID {
 func ParseCorrelationID(s string) (CorrelationID, error) {
 	var id CorrelationID
 	if len(s) != 2*len(id) {
-		return id, fmt.Errorf("bus: correlation ID %q has %d characters, want %d hexadecimal digits", s, len(s), 2*len(id))
+		return id, fmt.Errorf("bus: correlation ID %s has %d characters, want %d hexadecimal digits", quote(s), len(s), 2*len(id))
 	}
 	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
-		return CorrelationID{}, fmt.Errorf("bus: correlation ID %q is not hexadecimal: %w", s, err)
+		return CorrelationID{}, fmt.Errorf("bus: correlation ID %s is not hexadecimal: %w", quote(s), err)
 	}
 	return id, nil
 }
@@ -72,56 +71,24 @@ func CorrelationIDFrom(ctx context.Context) (CorrelationID, bool) {
 	if ctx == nil {
 		return CorrelationID{}, false
 	}
-	if mc, ok := ctx.(*msgCtx); ok {
-		return mc.id(), true
-	}
-	switch p := ctx.Value(correlationKey{}).(type) {
-	case *CorrelationID:
-		if p != nil {
-			return *p, true
-		}
-	case *msgCtx: // a handler's context, under one derived from it
-		return p.id(), true
+	if p, ok := ctx.Value(correlationKey{}).(*CorrelationID); ok && p != nil {
+		return *p, true
 	}
 	return CorrelationID{}, false
 }
 
-// correlationFor returns the ID a publish with ctx carries: the context's own,
-// or a new one made from the topic's random seed and the publish's sequence
-// number. The sequence is unique per topic and the mix is a bijection, so the
-// IDs are unique without a random draw per publish.
-func correlationFor(ctx context.Context, seed uint64, seq uint64) CorrelationID {
-	if !isBackground(ctx) {
-		if id, ok := CorrelationIDFrom(ctx); ok {
-			return id
-		}
+// newID returns the ID of a publish with ctx: the context's own, or one
+// made from the topic's random seed and the publish's sequence number on
+// the topic. The sequence is unique per topic and the mix is a bijection,
+// so the IDs are unique without a random draw per publish.
+func newID(ctx context.Context, seed, seq uint64) CorrelationID {
+	if id, ok := CorrelationIDFrom(ctx); ok {
+		return id
 	}
 	var id CorrelationID
-	putCorrelationID(&id, seed, seq)
-	return id
-}
-
-// putCorrelationID writes the ID a publish without one gets to id: the
-// topic's random seed and the publish's sequence number, mixed.
-func putCorrelationID(id *CorrelationID, seed, seq uint64) {
 	binary.LittleEndian.PutUint64(id[:8], seed)
 	binary.LittleEndian.PutUint64(id[8:], mix64(seq))
-}
-
-// background is what a handler context without a publisher's context of
-// its own falls back to; isBackground recognises it, so that a publish with
-// it skips the lookups it would answer with nothing.
-var background = context.Background()
-
-// bgType is the type word of background as an interface value.
-var bgType = (*[2]unsafe.Pointer)(unsafe.Pointer(&background))[0]
-
-// isBackground reports whether ctx is context.Background(). Background's
-// type has no fields, so its type word alone decides; ctx == background would
-// also call the runtime to compare the values, and spill the caller's
-// registers around the call, a few nanoseconds on every publish.
-func isBackground(ctx context.Context) bool {
-	return (*[2]unsafe.Pointer)(unsafe.Pointer(&ctx))[0] == bgType
+	return id
 }
 
 // mix64 is the splitmix64 finaliser: a bijection on uint64 that makes

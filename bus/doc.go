@@ -21,7 +21,10 @@
 // DropNewest, DropOldest, or DisconnectAfter(n) consecutive drops. Every
 // dropped message is counted with a DropReason and can be seen by OnDrop and
 // by the bus's Hooks: per subscription, Published == Delivered + Dropped +
-// Queued once publishing stops (see Stats).
+// Queued once publishing stops (see Stats). One exception to waiting: a
+// handler's publish does not wait for room in a handler subscription that
+// receives the message being handled (its handler may be the publisher, the
+// only one who could make room); the message is queued past the Buffer.
 //
 // # Fan-out
 //
@@ -32,16 +35,11 @@
 //
 // # Handlers
 //
-// Handle runs a function per message on the bus's workers: each handler
-// subscription is a bounded ring that a worker drains in batches while it
-// holds messages, so a handler costs no goroutine while idle and one slow
-// handler never delays another. The handler subscriptions of one topic (with
-// concurrency 1, outside queue groups) share the topic's log while they keep
-// up, so that a publish writes the message once for all of them; one that
-// falls behind by its buffer goes back to its own ring and policy. Handlers
-// run under no bus lock and may publish, also to their own topic. Their
-// context carries the message's CorrelationID, which their own publishes
-// carry on.
+// Handle runs a function per message on the bus's worker goroutines, at
+// most Workers of them (see the option), never under a bus lock. Handlers
+// may publish, also to their own topic. Their context carries the message's
+// CorrelationID, which their own publishes carry on, and the publisher's
+// context values.
 //
 // # Shutdown
 //
@@ -49,6 +47,32 @@
 // ends every subscription in reverse order of subscription and waits for the
 // bus's goroutines; if its context ends first it reports, per subscriber,
 // what was left undelivered (a *ShutdownError).
+//
+// # Inside
+//
+// One message's path: Topic.publish admits it and loads the topic's
+// snapshot (topic.go); route offers it to each subscription and to one
+// member of each queue group (route.go); offer puts it in the subscription's
+// sink or applies the policy, the one place where policies are decided
+// (offer.go); the sink is a channel (chansink.go) or a handler queue
+// (queue.go) that the worker pool drains (pool.go). The counters and their
+// rule are in counters.go. The invariants, and the tests that pin them:
+//
+//  1. Publish takes no lock shared across topics, holds none while a handler
+//     runs, and does not allocate for channel subscriptions (one handler
+//     context per message for handler subscriptions):
+//     TestInvariantPublishDoesNotAllocate, TestHandlersRunOutsideBusLocks.
+//  2. A channel is closed once, by the bus, after its last send; a publish
+//     racing with an end never panics: TestInvariantChannelClosedOnce.
+//  3. Per subscriber every published message is delivered, dropped with a
+//     reason, or queued: TestInvariantAccounting.
+//  4. Nothing blocks for ever: a waiting publish honours its context and the
+//     subscription's end: TestInvariantBlockedPublishHonoursClose,
+//     TestHandlerChainsOnOwnTopic.
+//  5. Every goroutine the bus starts is waited for: TestInvariantGoroutines,
+//     goleak in every test.
+//  6. Close drains, then ends subscriptions in reverse order of subscription:
+//     TestCloseDrainsHandlerChain, TestCloseReverseOrder.
 //
 // Package bus uses only the standard library. The packages next to it adapt
 // it to fx, zap and Prometheus.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 )
 
 // TestPublishToEndedSubscription covers the race where a publish loaded its
@@ -31,12 +30,12 @@ func TestPublishToEndedSubscription(t *testing.T) {
 		if err := b.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		m := Message[int]{Value: 1, Topic: top.name}
-		hc := top.newMsgCtx(context.Background(), top, 1, nil)
-		if err := stale.single[0].deliver(context.Background(), &m, hc, nil, false); err != errEnded {
-			t.Errorf("handler=%v: deliver to an ended subscription: %v, want errEnded", handler, err)
+		d := delivery[int]{msg: Message[int]{Value: 1, Topic: top.name}}
+		d.hc = top.handlerCtx(context.Background(), d.msg.CorrelationID)
+		if err := stale.single[0].offer(context.Background(), &d, modeAsync); err != errEnded {
+			t.Errorf("handler=%v: offer to an ended subscription: %v, want errEnded", handler, err)
 		}
-		if got := b.endedErr(); !errors.Is(got, ErrClosed) {
+		if got := b.ended(errEnded); !errors.Is(got, ErrClosed) {
 			t.Errorf("handler=%v: endedErr after Close: %v, want ErrClosed", handler, got)
 		}
 		st := s.info().stats(s.queued)
@@ -46,14 +45,13 @@ func TestPublishToEndedSubscription(t *testing.T) {
 	}
 	b := New()
 	defer b.Close(context.Background())
-	if err := b.endedErr(); err != nil {
+	if err := b.ended(errEnded); err != nil {
 		t.Errorf("endedErr on an open bus: %v, want nil (the subscription just left)", err)
 	}
 }
 
-// TestPublishPlainToEndedSubscription: the same race on the plain path
-// (every subscription a Block channel, a context that cannot end). A
-// subscription that ended after the snapshot was loaded is skipped without
+// TestPublishPlainToEndedSubscription: the same race through Publish with
+// channel subscriptions. A subscription that ended after the snapshot was loaded is skipped without
 // moving its counters; the others still get the message; the publisher is
 // told nil while the bus is open.
 func TestPublishPlainToEndedSubscription(t *testing.T) {
@@ -69,9 +67,6 @@ func TestPublishPlainToEndedSubscription(t *testing.T) {
 		t.Fatal(err)
 	}
 	stale := top.snap.Load()
-	if !stale.plain {
-		t.Fatal("two Block channel subscriptions: the snapshot is not plain")
-	}
 	gone.Close()
 	top.snap.Store(stale) // as a publish that loaded it before the Close sees it
 	if err := top.Publish(ctx, 1); err != nil {
@@ -97,51 +92,8 @@ func TestPublishPlainToEndedSubscription(t *testing.T) {
 	}
 }
 
-// TestPlainSnapshot: the plain path is taken only when every subscription is
-// a channel subscription that waits without limit, the queues path only when
-// every subscription is a handler outside a queue group, and a topic without
-// subscriptions (the zero snapshot too) is not routed.
-func TestPlainSnapshot(t *testing.T) {
-	ctx := context.Background()
-	for _, tc := range []struct {
-		name          string
-		opts          [][]SubscribeOption // nil: a handler
-		plain, queues bool
-	}{
-		{"none", nil, false, false},
-		{"block", [][]SubscribeOption{{}, {WithPolicy(Block())}}, true, false},
-		{"blockfor", [][]SubscribeOption{{}, {WithPolicy(BlockFor(time.Second))}}, false, false},
-		{"drop", [][]SubscribeOption{{}, {WithPolicy(DropNewest())}}, false, false},
-		{"group", [][]SubscribeOption{{QueueGroup("g")}}, false, false},
-		{"mixed", [][]SubscribeOption{{}, nil}, false, false},
-		{"handlers", [][]SubscribeOption{nil, nil}, false, true},
-	} {
-		b := New()
-		top, err := NewTopic[int](b, "plain."+tc.name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range tc.opts {
-			if o == nil {
-				_, err = top.Handle(ctx, func(context.Context, int) error { return nil })
-			} else {
-				_, err = top.Subscribe(ctx, o...)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-		if s := top.snap.Load(); s.plain != tc.plain || s.queues != tc.queues || s.routed != (len(tc.opts) > 0) {
-			t.Errorf("%s: plain = %v, queues = %v, routed = %v; want %v, %v, %v", tc.name, s.plain, s.queues, s.routed, tc.plain, tc.queues, len(tc.opts) > 0)
-		}
-		if err := b.Close(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // TestPublishQueuesToEndedSubscription: the race of
-// TestPublishPlainToEndedSubscription on the handlers-only path.
+// TestPublishPlainToEndedSubscription with handler subscriptions.
 func TestPublishQueuesToEndedSubscription(t *testing.T) {
 	ctx := context.Background()
 	b := New()
@@ -156,8 +108,9 @@ func TestPublishQueuesToEndedSubscription(t *testing.T) {
 	}
 	stale := top.snap.Load()
 	gone.Close()
-	if err := top.publishQueues(ctx, stale, 1, true); err != nil {
-		t.Errorf("publishQueues with one subscription gone, bus open: %v, want nil", err)
+	top.snap.Store(stale) // as a publish that loaded it before the Close sees it
+	if err := top.Publish(ctx, 1); err != nil {
+		t.Errorf("Publish with one subscription gone, bus open: %v, want nil", err)
 	}
 	if v := <-got; v != 1 {
 		t.Errorf("kept got %d, want 1", v)
@@ -168,7 +121,8 @@ func TestPublishQueuesToEndedSubscription(t *testing.T) {
 	if err := b.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := top.publishQueues(ctx, stale, 2, true); !errors.Is(err, ErrClosed) {
-		t.Errorf("publishQueues after Close: %v, want ErrClosed", err)
+	d := delivery[int]{msg: Message[int]{Value: 2}}
+	if err := b.ended(route(ctx, stale, &d, nil)); !errors.Is(err, ErrClosed) {
+		t.Errorf("routing to ended subscriptions after Close: %v, want ErrClosed", err)
 	}
 }

@@ -77,3 +77,13 @@ func (e *ShutdownError) Error() string {
 
 // Unwrap returns the context's error.
 func (e *ShutdownError) Unwrap() error { return e.Cause }
+
+// PanicError is the error of a handler call that panicked. The bus recovers
+// the panic so that the worker goes on with the next message.
+type PanicError struct {
+	Value any    // what the handler panicked with
+	Stack []byte // the goroutine's stack at the panic
+}
+
+// Error gives the panic value; Stack holds the stack.
+func (e *PanicError) Error() string { return fmt.Sprintf("bus: handler panicked: %v", e.Value) }

@@ -254,3 +254,9 @@ func stuckHandler(t testing.TB, top *Topic[int], release <-chan struct{}, opts .
 	mustPublish(t, top, 1)
 	return s
 }
+
+// idleWorkers returns how many of p's workers are parked.
+func idleWorkers(p *pool) int {
+	_, idle := p.size()
+	return idle
+}

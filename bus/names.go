@@ -2,6 +2,7 @@ package bus
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -28,7 +29,19 @@ func (e *NameError) Error() string {
 		kind = "pattern"
 		rules += "; '*' matches one token and '>' the rest"
 	}
-	return fmt.Sprintf("bus: invalid %s %q: %s (%s)", kind, e.Name, e.Reason, rules)
+	return fmt.Sprintf("bus: invalid %s %s: %s (%s)", kind, quote(e.Name), e.Reason, rules)
+}
+
+// maxQuote bounds how much of a rejected input an error message quotes.
+const maxQuote = 64
+
+// quote returns s quoted, cut to maxQuote bytes with the full length said,
+// so that an error about a megabyte of input stays readable.
+func quote(s string) string {
+	if len(s) <= maxQuote {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(s[:maxQuote]), len(s))
 }
 
 // ValidateTopic reports whether name is a valid topic name: no wildcards.
@@ -67,7 +80,7 @@ func validate(name string, pattern bool) error {
 		default:
 			for j := 0; j < len(t); j++ {
 				if !tokenByte(t[j]) {
-					return bad("token %d (%q) contains %q", tok, t, rune(t[j]))
+					return bad("token %d (%s) contains %q", tok, quote(t), rune(t[j]))
 				}
 			}
 		}

@@ -2,7 +2,6 @@ package bus
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 )
@@ -86,7 +85,7 @@ func checkNameErr(t *testing.T, err error, name string, pattern bool, reason str
 		t.Errorf("reason %q does not say %q", ne.Reason, reason)
 	}
 	msg := err.Error()
-	if !strings.Contains(msg, fmt.Sprintf("%q", name)) {
+	if !strings.Contains(msg, quote(name)) {
 		t.Errorf("error %q does not quote the name", msg)
 	}
 	if !strings.Contains(msg, ne.Reason) {
@@ -157,4 +156,14 @@ func matchRef(pattern, name string) bool {
 		}
 	}
 	return len(p) == len(n)
+}
+
+// TestNameErrorCutsLongInput: an error about a megabyte of input quotes only
+// its start, and says how long it was.
+func TestNameErrorCutsLongInput(t *testing.T) {
+	name := strings.Repeat("x", 1<<20)
+	msg := ValidateTopic(name).Error()
+	if len(msg) > 400 || !strings.Contains(msg, "1048576 bytes") {
+		t.Errorf("error of %d bytes for a 1 MiB name, want a short one that gives the length: %.200s", len(msg), msg)
+	}
 }

@@ -7,22 +7,48 @@ import (
 )
 
 // Option configures a Bus.
-type Option interface{ applyBus(*Bus) }
+type Option interface{ applyBus(*config) }
 
-type busOption func(*Bus)
+type busOption func(*config)
 
-func (f busOption) applyBus(b *Bus) { f(b) }
+func (f busOption) applyBus(c *config) { f(c) }
+
+// config is what the options of New set.
+type config struct {
+	sync       bool
+	killGrace  time.Duration
+	hooks      Hooks
+	defaults   []SubscribeOption
+	workers    int
+	workerIdle time.Duration // how long an idle worker waits before it exits
+}
+
+func defaultConfig() config {
+	return config{killGrace: time.Second, workers: 1024, workerIdle: 2 * time.Second}
+}
 
 // Synchronous makes Publish behave like PublishSync: it returns once every
 // subscriber has taken the message and every handler has returned, with the
 // handlers' joined errors. Meant for tests.
-func Synchronous() Option { return busOption(func(b *Bus) { b.sync = true }) }
+func Synchronous() Option { return busOption(func(c *config) { c.sync = true }) }
 
 // KillGrace sets how long Close waits for handlers that are still running
 // after its context ended and their contexts were cancelled. The default is
 // one second; a handler that ignores its context longer is reported in the
 // ShutdownError and left running.
-func KillGrace(d time.Duration) Option { return busOption(func(b *Bus) { b.killGrace = d }) }
+func KillGrace(d time.Duration) Option { return busOption(func(c *config) { c.killGrace = d }) }
+
+// Workers bounds the bus's worker goroutines, and so how many handler calls
+// run at once across all handler subscriptions (default 1024).
+// The bus starts a worker when a handler subscription has messages and no
+// worker is free, and a worker exits after a while with nothing to do. At
+// the bound, a subscription with messages waits for a worker, in the order
+// they asked; meanwhile its queue fills and its policy applies. A worker
+// whose subscription has more messages lets a waiting subscription go first
+// after each batch, so a busy subscription cannot keep the others waiting,
+// but handlers that block for ever can: n of them stop every handler of the
+// bus. Values below 1 are taken as 1.
+func Workers(n int) Option { return busOption(func(c *config) { c.workers = max(n, 1) }) }
 
 // Hooks observe what a bus does to its subscriptions, for logs. Each hook
 // runs on the goroutine where the event happened (often a publisher's), so
@@ -54,14 +80,14 @@ type EndEvent struct {
 }
 
 // WithHooks installs hooks on the bus.
-func WithHooks(h Hooks) Option { return busOption(func(b *Bus) { b.hooks = h }) }
+func WithHooks(h Hooks) Option { return busOption(func(c *config) { c.hooks = h }) }
 
 // Defaults sets subscribe options that every subscription of the bus starts
 // from, such as a Buffer or a WithPolicy; a subscription's own options
 // override them. Only options that make sense for every subscription belong
 // here (not Name, QueueGroup or OrderingKey).
 func Defaults(opts ...SubscribeOption) Option {
-	return busOption(func(b *Bus) { b.defaults = append(b.defaults, opts...) })
+	return busOption(func(c *config) { c.defaults = append(c.defaults, opts...) })
 }
 
 // DefaultBuffer is the queue size of a subscription that sets none.
@@ -96,9 +122,7 @@ const MaxConcurrency = 1 << 16
 // Buffer sets the queue size: how many messages may wait for the subscriber.
 // It must be between 1 and MaxBuffer; the default is DefaultBuffer. The
 // queue is allocated when the subscription is made, rounded up to a power
-// of 2 for handler subscriptions; a topic with two or more handler
-// subscriptions (concurrency 1, outside queue groups) also allocates a
-// shared log the size of the largest of their queues (see Handle).
+// of 2 for handler subscriptions.
 func Buffer(n int) SubscribeOption {
 	return subOption(func(c *subConfig) {
 		switch {
@@ -213,3 +237,6 @@ func typedOptions[T any](c *subConfig) (key func(T) string, onDrop func(Message[
 }
 
 func typeName[T any]() string { return reflect.TypeFor[T]().String() }
+
+// workerIdle sets how long an idle worker waits before it exits; for tests.
+func workerIdle(d time.Duration) Option { return busOption(func(c *config) { c.workerIdle = d }) }

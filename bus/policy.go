@@ -92,12 +92,12 @@ func ParsePolicy(s string) (Policy, error) {
 		}
 		d, err := time.ParseDuration(arg)
 		if err != nil {
-			return p, fmt.Errorf("bus: policy %q: %q is not a duration like \"500ms\"", s, arg)
+			return p, fmt.Errorf("bus: policy %s: %s is not a duration like \"500ms\"", quote(s), quote(arg))
 		}
 		p = BlockFor(d)
 	case "drop-newest", "drop-oldest":
 		if hasArg {
-			return p, fmt.Errorf("bus: policy %q takes no argument", s)
+			return p, fmt.Errorf("bus: policy %s takes no argument", quote(s))
 		}
 		if name == "drop-newest" {
 			return DropNewest(), nil
@@ -106,11 +106,11 @@ func ParsePolicy(s string) (Policy, error) {
 	case "disconnect":
 		n, err := strconv.Atoi(arg)
 		if !hasArg || err != nil {
-			return p, fmt.Errorf("bus: policy %q: want disconnect:N with N the number of consecutive drops, like \"disconnect:10\"", s)
+			return p, fmt.Errorf("bus: policy %s: want disconnect:N with N the number of consecutive drops, like \"disconnect:10\"", quote(s))
 		}
 		p = DisconnectAfter(n)
 	default:
-		return p, fmt.Errorf("bus: unknown policy %q: want block, block:DURATION, drop-newest, drop-oldest or disconnect:N", s)
+		return p, fmt.Errorf("bus: unknown policy %s: want block, block:DURATION, drop-newest, drop-oldest or disconnect:N", quote(s))
 	}
 	return p, p.validate()
 }
@@ -123,12 +123,12 @@ func (p Policy) validate() error {
 	switch p.kind {
 	case policyBlock:
 		if p.maxWait < 0 {
-			return fmt.Errorf("bus: policy %s: the maximum wait must be positive", p)
+			return fmt.Errorf("bus: policy %s: the maximum wait is %v, it must be positive (or 0 for no bound)", p, p.maxWait)
 		}
 	case policyDropNewest, policyDropOldest:
 	case policyDisconnect:
 		if p.after < 1 {
-			return fmt.Errorf("bus: policy %s: the number of drops before a disconnect must be at least 1", p)
+			return fmt.Errorf("bus: policy %s: the number of drops before a disconnect is %d, it must be at least 1", p, p.after)
 		}
 	default:
 		return fmt.Errorf("bus: unknown policy %s", p)

@@ -166,7 +166,7 @@ func TestPolicies(t *testing.T) {
 			st := subStats(t, b, "policy.test", "slow")
 			checkPolicyStats(t, st, tt.chanPub, uint64(len(tt.chanGot)), tt.chanDrops)
 			mu.Lock()
-			if !maps(onDrop, tt.chanDrops) {
+			if !sameDrops(onDrop, tt.chanDrops) {
 				t.Errorf("OnDrop saw %v, want %v", onDrop, tt.chanDrops)
 			}
 			mu.Unlock()
@@ -208,7 +208,7 @@ func TestPolicies(t *testing.T) {
 			if !slices.Equal(got, tt.handGot) {
 				t.Errorf("handled %v, want %v", got, tt.handGot)
 			}
-			if !maps(onDrop, tt.handDrops) {
+			if !sameDrops(onDrop, tt.handDrops) {
 				t.Errorf("OnDrop saw %v, want %v", onDrop, tt.handDrops)
 			}
 			mu.Unlock()
@@ -220,7 +220,7 @@ func TestPolicies(t *testing.T) {
 	}
 }
 
-func maps(a, b DropCounts) bool {
+func sameDrops(a, b DropCounts) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -234,7 +234,7 @@ func maps(a, b DropCounts) bool {
 
 func checkPolicyStats(t *testing.T, st SubscriptionStats, published, delivered uint64, drops DropCounts) {
 	t.Helper()
-	if st.Published != published || st.Delivered != delivered || st.Queued != 0 || !maps(st.Dropped, drops) {
+	if st.Published != published || st.Delivered != delivered || st.Queued != 0 || !sameDrops(st.Dropped, drops) {
 		t.Errorf("stats: published %d delivered %d queued %d dropped %v; want %d, %d, 0, %v",
 			st.Published, st.Delivered, st.Queued, st.Dropped, published, delivered, drops)
 	}

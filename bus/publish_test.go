@@ -439,74 +439,91 @@ func TestHandlerCorrelationIDOnRead(t *testing.T) {
 	}
 }
 
-// TestHandlerBlockedOnOwnQueue documents a hazard of Block: a handler that
-// publishes to its own full Block queue waits for room that only it could
-// make. Nothing blocks forever (invariant 4): the wait ends with the
-// handler's own bounded context, or when Close gives up and ends the
-// subscription.
-func TestHandlerBlockedOnOwnQueue(t *testing.T) {
-	for _, bounded := range []bool{false, true} {
-		t.Run(map[bool]string{false: "released by Close", true: "bounded context"}[bounded], func(t *testing.T) {
+// TestHandlerPublishToOwnFullQueue: a handler that publishes to its own
+// full Block queue, where only it could make room, does not wait: the
+// message is queued past the Buffer, and nothing is dropped. (It used to
+// wait until its context or Close ended the wait.)
+func TestHandlerPublishToOwnFullQueue(t *testing.T) {
+	b := New()
+	top := mustTopic[int](t, b, "own.full")
+	returned := make(chan error, 1)
+	if _, err := top.Handle(testCtx(t), func(ctx context.Context, v int) error {
+		if v != 0 {
+			return nil
+		}
+		// The first fills the queue (Buffer 1), the second goes past it.
+		err := top.Publish(ctx, 1)
+		if err == nil {
+			err = top.Publish(ctx, 2)
+		}
+		returned <- err
+		return nil
+	}, Buffer(1), Name("self")); err != nil {
+		t.Fatal(err)
+	}
+	mustPublish(t, top, 0)
+	if err := await(t, returned, "returned"); err != nil {
+		t.Errorf("the handler's Publish to its own full queue = %v, want nil", err)
+	}
+	if err := b.Close(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if st := subStats(t, b, "own.full", "self"); st.Delivered != 3 || st.Dropped.Total() != 0 {
+		t.Errorf("stats %+v, want 3 delivered and none dropped", st)
+	}
+	checkBalance(t, b.Stats())
+}
+
+// TestHandlerChainsOnOwnTopic is the repro of a deadlock: handlers on
+// "steps" publish the next step to "steps" until it ends in 99, under the
+// default Block policy, with far more steps in flight than the buffer
+// holds. Every step runs, and Close drains them all within its deadline.
+func TestHandlerChainsOnOwnTopic(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		chains int
+		opts   []SubscribeOption
+	}{
+		{"default buffer, 200 chains", 200, nil},
+		{"buffer 1, 16 chains", 16, []SubscribeOption{Buffer(1)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			b := New()
-			top := mustTopic[int](t, b, "own.full")
-			returned := make(chan error, 1)
-			if _, err := top.Handle(testCtx(t), func(ctx context.Context, v int) error {
-				if v != 0 {
+			top := mustTopic[int](t, b, "steps")
+			var steps atomic.Int64
+			if _, err := top.Handle(testCtx(t), func(ctx context.Context, n int) error {
+				steps.Add(1)
+				if n%100 == 99 {
 					return nil
 				}
-				if bounded {
-					var cancel context.CancelFunc
-					ctx, cancel = context.WithTimeout(ctx, time.Millisecond)
-					defer cancel()
-				}
-				// The first fills the queue (Buffer 1), the second waits.
-				err := top.Publish(ctx, 1)
-				if err == nil {
-					err = top.Publish(ctx, 2)
-				}
-				returned <- err
-				return nil
-			}, Buffer(1), Name("self")); err != nil {
+				return top.Publish(ctx, n+1)
+			}, tc.opts...); err != nil {
 				t.Fatal(err)
 			}
-			mustPublish(t, top, 0)
-			if bounded {
-				if err := await(t, returned, "returned"); !errors.Is(err, context.DeadlineExceeded) {
-					t.Errorf("Publish with a bounded context = %v", err)
-				}
-				if err := b.Close(testCtx(t)); err != nil {
-					t.Fatal(err)
-				}
-				if st := subStats(t, b, "own.full", "self"); st.Dropped[ReasonCanceled] != 1 || st.Delivered != 2 {
-					t.Errorf("stats %+v", st)
-				}
-				return
+			for c := range tc.chains {
+				mustPublish(t, top, c*100)
 			}
-			waitParked(t, "(*queue[...]).handleFrom", "(*Topic[...]).Publish")
-			ctx, cancel := context.WithCancel(context.Background())
-			cancel()
-			err := b.Close(ctx)
-			var se *ShutdownError
-			if !errors.As(err, &se) || len(se.Leftovers) != 1 || se.Leftovers[0].Count != 2 {
-				t.Errorf("Close = %v, want 2 lost for self", err)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if err := b.Close(ctx); err != nil {
+				t.Fatalf("Close: %v", err)
 			}
-			if err := await(t, returned, "returned"); err != nil && !errors.Is(err, ErrClosed) {
-				t.Errorf("the handler's Publish returned %v", err)
+			if got, want := steps.Load(), int64(tc.chains*100); got != want {
+				t.Errorf("%d steps ran, want %d", got, want)
 			}
 			checkBalance(t, b.Stats())
 		})
 	}
 }
 
-// TestHandlerContextPerMessage: handler contexts are handed out in blocks
-// (see ctxBlock); under concurrent publishers, across many blocks, every
-// handler call still gets the context of its own message: its publisher's
-// correlation ID and values, and the topic.
+// TestHandlerContextPerMessage: under concurrent publishers, every handler
+// call gets the context of its own message: its publisher's correlation ID
+// and values, and the topic, also when kept after the handler returned.
 func TestHandlerContextPerMessage(t *testing.T) {
 	type key struct{}
 	// Odd publishers publish with context.Background(): their messages get
-	// new correlation IDs and no values, in the same blocks as the others.
-	const publishers, each = 4, 3 * ctxBlockSize
+	// new correlation IDs and no values.
+	const publishers, each = 4, 384
 	b := newBus(t)
 	top := mustTopic[int](t, b, "ctx.per.message")
 	type seen struct {
@@ -659,63 +676,35 @@ func TestOnDropPublishesToSameTopic(t *testing.T) {
 	}
 }
 
-// TestIsBackground: the type-word check that lets a publish with
-// context.Background() skip its lookups recognises Background and nothing
-// else, not even contexts derived from it.
-func TestIsBackground(t *testing.T) {
-	cancelled, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	for _, tt := range []struct {
-		name string
-		ctx  context.Context
-		want bool
-	}{
-		{"Background", context.Background(), true},
-		{"nil", nil, false},
-		{"TODO", context.TODO(), false},
-		{"WithValue", context.WithValue(context.Background(), topicKey{}, 1), false},
-		{"WithCorrelationID", WithCorrelationID(context.Background(), NewCorrelationID()), false},
-		{"WithCancel", cancelled, false},
-		{"WithoutCancel", context.WithoutCancel(context.Background()), false},
-	} {
-		if got := isBackground(tt.ctx); got != tt.want {
-			t.Errorf("isBackground(%s) = %v, want %v", tt.name, got, tt.want)
-		}
-	}
-}
-
-// TestSharedPublishersLock: the handler subscriptions with concurrency 1
-// made for exactly a topic use the topic's publishers' lock, so that a
-// publish takes it once for all of them; a wildcard subscription, or one
-// with concurrency above 1, keeps its own.
-func TestSharedPublishersLock(t *testing.T) {
+// TestEveryHandlerKindGetsTheMessage: exact and wildcard handler
+// subscriptions, with concurrency 1 or more and in a queue group, each get
+// a message published once.
+func TestEveryHandlerKindGetsTheMessage(t *testing.T) {
 	b := newBus(t)
-	top := mustTopic[int](t, b, "shared.lock")
+	top := mustTopic[int](t, b, "kinds")
 	nop := func(context.Context, int) error { return nil }
 	for _, tt := range []struct {
 		pattern string
 		opts    []SubscribeOption
-		shared  bool
 	}{
-		{"shared.lock", nil, true},
-		{"shared.lock", []SubscribeOption{Concurrency(1)}, true},
-		{"shared.lock", []SubscribeOption{QueueGroup("g")}, true},
-		{"shared.lock", []SubscribeOption{Concurrency(2)}, false},
-		{"shared.*", nil, false},
-		{"shared.>", nil, false},
+		{"kinds", nil},
+		{"kinds", []SubscribeOption{Concurrency(1)}},
+		{"kinds", []SubscribeOption{QueueGroup("g")}},
+		{"kinds", []SubscribeOption{Concurrency(2)}},
+		{"*", nil},
+		{">", nil},
 	} {
-		s, err := Handle(testCtx(t), b, tt.pattern, nop, tt.opts...)
-		if err != nil {
+		if _, err := Handle(testCtx(t), b, tt.pattern, nop, tt.opts...); err != nil {
 			t.Fatal(err)
 		}
-		if got := s.q.pmu == &top.qmu; got != tt.shared {
-			t.Errorf("%s %d options: shares the topic's lock = %v, want %v", tt.pattern, len(tt.opts), got, tt.shared)
-		}
 	}
-	// Every one of them still gets the message.
 	mustPublish(t, top, 1)
 	waitIdle(t, b)
-	for _, st := range b.Stats().Subscriptions {
+	st := b.Stats().Subscriptions
+	if len(st) != 6 {
+		t.Fatalf("%d subscriptions in Stats, want 6", len(st))
+	}
+	for _, st := range st {
 		if st.Delivered != 1 {
 			t.Errorf("%s/%s: %d delivered, want 1", st.Pattern, st.Name, st.Delivered)
 		}
@@ -726,9 +715,9 @@ func TestSharedPublishersLock(t *testing.T) {
 // ended, on a subscription that has ended too, counts the message as the
 // end's drop (or, if the end came first, does not offer it), never as
 // ReasonCanceled: the select that wakes it sees both, and the end decides.
-// The test holds the topic's publishers' lock so that the publisher and the
-// end both wait on it, then lets them race; without the rule, about half the
-// rounds count a cancellation.
+// The test holds the queue's lock so that the publisher waits on it while
+// the end begins, then lets it go: its wait then sees both its context and
+// the end; without the rule, about half the rounds count a cancellation.
 func TestEndDecidesOverCancel(t *testing.T) {
 	for round := range 40 {
 		b := New()
@@ -738,13 +727,14 @@ func TestEndDecidesOverCancel(t *testing.T) {
 		cancelled, cancel := context.WithCancel(context.Background())
 		cancel()
 
-		top.qmu.Lock()
+		q := queueOf(s)
+		q.mu.Lock()
 		published := make(chan error, 1)
 		go func() { published <- top.Publish(cancelled, 2) }()
-		waitParked(t, "publishQueues")
+		waitParked(t, "(*queue[...]).put")
 		go s.Close()
-		waitParked(t, "(*queue[...]).end")
-		top.qmu.Unlock()
+		waitParked(t, "(*Subscription[...]).end")
+		q.mu.Unlock()
 
 		if err := await(t, published, "publish returned"); err != nil && !errors.Is(err, ErrClosed) {
 			t.Errorf("round %d: Publish = %v, want nil or ErrClosed", round, err)
@@ -763,9 +753,9 @@ func TestEndDecidesOverCancel(t *testing.T) {
 
 // TestEndDecidesOverCancelChannel: the same rule for a channel subscription.
 // With one processor, the publisher parked on the full channel is woken by
-// its context's end and runs only once the test has also ended the
-// subscription; it then sends (the end empties the channel until it has
-// left) instead of counting a cancellation.
+// its context's end and runs only once the test has also begun to end the
+// subscription; it then counts the message as the end's drop instead of as
+// a cancellation.
 func TestEndDecidesOverCancelChannel(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	for round := range 20 {
@@ -776,7 +766,7 @@ func TestEndDecidesOverCancelChannel(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		published := make(chan error, 1)
 		go func() { published <- top.Publish(ctx, 2) }()
-		waitParked(t, "sendSlow")
+		waitParked(t, "(*chanSink[...]).wait")
 		cancel()
 		s.Close()
 		if err := await(t, published, "publish returned"); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fxbus/fxbus"
 	"github.com/fxbus/fxbus/bus"
+	"github.com/fxbus/fxbus/internal/quote"
 )
 
 // TB is the part of testing.TB that fxtest uses. *testing.T and *testing.B
@@ -58,11 +59,12 @@ type App struct {
 
 // settings are what fxtest's options set.
 type settings struct {
-	async    bool
-	noLeaks  bool
-	leakOpts []goleak.Option
-	timeout  time.Duration
-	errs     []error
+	async       bool
+	noRetryWait bool
+	noLeaks     bool
+	leakOpts    []goleak.Option
+	timeout     time.Duration
+	errs        []error
 }
 
 // setting is one fxtest option in the options group.
@@ -79,6 +81,15 @@ func option(fn func(*settings)) fx.Option {
 // after every handler has run, with their joined errors.
 func Async() fx.Option {
 	return option(func(s *settings) { s.async = true })
+}
+
+// NoRetryWait makes handlers retry at once instead of waiting their
+// backoff between attempts (fxbus.Config.NoRetryWait), so that a test of
+// retries and dead letters takes no time: a handler with the default
+// backoff that fails three times would otherwise wait 0.3 s. The attempts
+// and their order are the same; only the waits go.
+func NoRetryWait() fx.Option {
+	return option(func(s *settings) { s.noRetryWait = true })
 }
 
 // NoLeakCheck turns off the check for leaked goroutines that New runs when
@@ -221,6 +232,9 @@ func (a *App) configure(c *fxbus.Config) {
 	if !a.cfg.async {
 		c.Synchronous = true
 	}
+	if a.cfg.noRetryWait {
+		c.NoRetryWait = true
+	}
 }
 
 // providesBus reports whether opts provide a *bus.Bus on their own, checked
@@ -284,7 +298,7 @@ func (a *App) logStats() {
 	}
 	for _, s := range a.bus.Stats().Subscriptions {
 		if s.Failed > 0 || s.Dropped.Total() > 0 {
-			a.tb.Logf("fxtest: %s/%s: %d handler call(s) failed, dropped %v", s.Pattern, s.Name, s.Failed, s.Dropped)
+			a.tb.Logf("fxtest: %s: %d handler call(s) failed; %s", subscriberName(s), s.Failed, dropsText(s.Dropped))
 		}
 	}
 }
@@ -325,7 +339,7 @@ func waitIdle(b *bus.Bus, d time.Duration) error {
 	var busy []string
 	for _, s := range b.Stats().Subscriptions {
 		if s.Queued > 0 {
-			busy = append(busy, fmt.Sprintf("%s/%s has %d message(s) queued or being handled", s.Pattern, s.Name, s.Queued))
+			busy = append(busy, fmt.Sprintf("%s has %d message(s) queued or being handled", subscriberName(s), s.Queued))
 		}
 	}
 	if len(busy) == 0 {
@@ -340,11 +354,11 @@ func waitIdle(b *bus.Bus, d time.Duration) error {
 // topic must exist on the bus with message type T (fxbus.Topic declares it).
 func RequirePublish[T any](app *App, topic string, v T) {
 	if app == nil || app.tb == nil {
-		panic(fmt.Sprintf("fxtest.RequirePublish[%s](%q): nil *App: pass the app that fxtest.New returned", typeName[T](), topic))
+		panic(fmt.Sprintf("fxtest.RequirePublish[%s](%s): nil *App: pass the app that fxtest.New returned", typeName[T](), quote.String(topic)))
 	}
 	app.tb.Helper()
 	if err := publish(app, topic, v); err != nil {
-		app.tb.Errorf("fxtest.RequirePublish[%s](%q, %+v): %v", typeName[T](), topic, v, err)
+		app.tb.Errorf("fxtest.RequirePublish[%s](%s, %s): %v", typeName[T](), quote.String(topic), quote.Value(v), err)
 		app.tb.FailNow()
 	}
 }
@@ -357,7 +371,7 @@ func publish[T any](app *App, topic string, v T) error {
 		if err := bus.ValidateTopic(topic); err != nil {
 			return err
 		}
-		return fmt.Errorf("no topic %q on the bus: declare it with fxbus.Topic[%s](%q), or check the name", topic, typeName[T](), topic)
+		return fmt.Errorf("no topic %s on the bus: declare it with fxbus.Topic[%s](%[1]s), or check the name", quote.String(topic), typeName[T]())
 	}
 	t, err := bus.NewTopic[T](app.bus, topic)
 	if err != nil {
@@ -378,3 +392,23 @@ func hasTopic(b *bus.Bus, name string) bool {
 }
 
 func typeName[T any]() string { return reflect.TypeFor[T]().String() }
+
+// subscriberName names a subscriber for messages: "audit on orders.placed".
+func subscriberName(s bus.SubscriptionStats) string {
+	return fmt.Sprintf("subscriber %s on %s", quote.String(s.Name), quote.String(s.Pattern))
+}
+
+// dropsText says what a subscriber dropped, by reason: "dropped 3 (2 full,
+// 1 evicted)", or "dropped nothing".
+func dropsText(d bus.DropCounts) string {
+	if d.Total() == 0 {
+		return "dropped nothing"
+	}
+	var parts []string
+	for _, r := range bus.DropReasons() {
+		if n := d[r]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, r))
+		}
+	}
+	return fmt.Sprintf("dropped %d (%s)", d.Total(), strings.Join(parts, ", "))
+}

@@ -331,7 +331,7 @@ func TestWaitIdle(t *testing.T) {
 		app.WaitIdle()
 	})
 	ftb.cleanup(t)
-	ftb.wantError(t, "fxtest: App.WaitIdle: the bus was not idle after 50ms", "jobs/slow has 2 message(s) queued or being handled")
+	ftb.wantError(t, "fxtest: App.WaitIdle: the bus was not idle after 50ms", `subscriber "slow" on "jobs" has 2 message(s) queued or being handled`)
 	if !ftb.failedNow() {
 		t.Error("WaitIdle did not end the test")
 	}
@@ -383,4 +383,66 @@ func TestNewNilTB(t *testing.T) {
 		}
 	}()
 	fxtest.New(nil)
+}
+
+// TestNoRetryWait: with NoRetryWait a message retried three times with the
+// default backoff (0.1 s, then 0.2 s) and then dead-lettered takes no time;
+// without it, the same publish waits its backoff.
+func TestNoRetryWait(t *testing.T) {
+	run := func(opts ...fx.Option) (time.Duration, *fxtest.Flaky[Job], *fxtest.Spy[handlers.DeadLetter[Job]]) {
+		flaky := fxtest.NewFlaky[Job](3, nil)
+		dead := fxtest.NewSpy[handlers.DeadLetter[Job]]()
+		var jobs fxbus.Publisher[Job]
+		app := fxtest.New(t, append(opts,
+			fxbus.Topic[Job]("jobs"),
+			supply(
+				handlers.Register[Job]("jobs", flaky, handlers.Name("worker"), handlers.Retry(3)),
+				handlers.Register[handlers.DeadLetter[Job]]("jobs.dead-letter", dead, handlers.NoDeadLetters()),
+			),
+			fx.Populate(&jobs),
+		)...)
+		began := time.Now()
+		_ = jobs.Publish(testContext(t), Job{N: 1})
+		took := time.Since(began)
+		app.RequireStop()
+		return took, flaky, dead
+	}
+	took, flaky, dead := run(fxtest.NoRetryWait())
+	if flaky.Len() != 3 || dead.Len() != 1 {
+		t.Fatalf("%d calls and %d dead letters, want 3 and 1", flaky.Len(), dead.Len())
+	}
+	if attempts := flaky.Calls(); attempts[0].Attempt != 1 || attempts[2].Attempt != 3 {
+		t.Errorf("attempts %v, want 1 to 3", attempts)
+	}
+	slow, _, _ := run()
+	// The backoff waits at least 0.8 * (0.1 + 0.2) s with jitter.
+	if slow < 240*time.Millisecond || took >= slow/2 {
+		t.Errorf("with NoRetryWait the publish took %v, without it %v: want the waits gone", took, slow)
+	}
+}
+
+// TestStatsLogReadable: what fxtest logs about a subscriber at stop reads
+// as text, not as Go maps.
+func TestStatsLogReadable(t *testing.T) {
+	tb := newFakeTB(t.Name())
+	tb.run(t, func(tb fxtest.TB) {
+		var jobs fxbus.Publisher[Job]
+		app := fxtest.New(tb, fxtest.NoLeakCheck(),
+			fxbus.Topic[Job]("jobs"),
+			supply(handlers.RegisterFunc("jobs", func(context.Context, Job) error { return errors.New("no") },
+				handlers.Name("worker"), handlers.NoDeadLetters())),
+			fx.Populate(&jobs),
+		)
+		_ = jobs.Publish(context.Background(), Job{N: 1})
+		app.RequireStop()
+	})
+	tb.cleanup(t)
+	tb.wantNoError(t)
+	logs := strings.Join(tb.logLines(), "\n")
+	if want := `subscriber "worker" on "jobs": 1 handler call(s) failed; dropped nothing`; !strings.Contains(logs, want) {
+		t.Errorf("logs:\n%s\nwant a line %q", logs, want)
+	}
+	if strings.Contains(logs, "map[") {
+		t.Errorf("logs print a Go map:\n%s", logs)
+	}
 }

@@ -26,6 +26,14 @@
 // doubles' WaitN then wait for the handlers, each within a deadline
 // (DefaultTimeout, or the Timeout option).
 //
+// # Retries without waiting
+//
+// A handler with handlers.Retry waits its backoff between attempts, in a
+// test as in production (0.3 s for one message dead-lettered after three
+// attempts with the default backoff). The NoRetryWait option makes every
+// handler retry at once: the same attempts, in the same order, without the
+// waits.
+//
 // # What was published
 //
 // A Recorder records every message of a topic, in order, with its

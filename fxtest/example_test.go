@@ -80,7 +80,7 @@ func ExampleNew() {
 	// Output:
 	// valid order: <nil>
 	// invalid order: true
-	// handlers: "validator" failed; the message went to dead-letter topic "orders.placed.dead-letter": order b: no amount
+	// handlers: "validator" failed; the message went to dead-letter topic "orders.placed.dead-letter", but nothing subscribes to it, so nobody will read it (subscribe a handler to "orders.placed.dead-letter", or drop such messages with handlers.NoDeadLetters): order b: no amount
 }
 
 // TestValidator is ExampleNew as a test: the README shows it.
@@ -196,7 +196,7 @@ func ExampleBlocker() {
 		}
 		printStats := func() {
 			for _, s := range app.Bus().Stats().Subscriptions {
-				fmt.Printf("%s: published %d, delivered %d, queued %d, dropped %v\n", s.Name, s.Published, s.Delivered, s.Queued, s.Dropped)
+				fmt.Printf("%s: published %d, delivered %d, queued %d, dropped %d (full)\n", s.Name, s.Published, s.Delivered, s.Queued, s.Dropped[bus.ReasonFull])
 			}
 		}
 		printStats()
@@ -208,7 +208,7 @@ func ExampleBlocker() {
 	})
 	// Output:
 	// started: {1}
-	// slow: published 5, delivered 0, queued 2, dropped map[full:3]
-	// slow: published 5, delivered 2, queued 0, dropped map[full:3]
+	// slow: published 5, delivered 0, queued 2, dropped 3 (full)
+	// slow: published 5, delivered 2, queued 0, dropped 3 (full)
 	// handled: [{1} {2}]
 }

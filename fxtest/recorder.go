@@ -13,6 +13,7 @@ import (
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/quote"
 )
 
 // RecorderName is the handler name a Recorder subscribes with, as it shows in
@@ -68,7 +69,7 @@ func (r *Recorder[T]) subscribe(app *App) error {
 		return fmt.Errorf("%s: %w", r, err)
 	}
 	if bus.ValidateTopic(r.pattern) == nil && !hasTopic(app.bus, r.pattern) {
-		return fmt.Errorf("%s: no topic %q on the bus: declare it with fxbus.Topic[%s](%q), or check the name", r, r.pattern, typeName[T](), r.pattern)
+		return fmt.Errorf("%s: no topic %s on the bus: declare it with fxbus.Topic[%s](%[2]s), or check the name", r, quote.String(r.pattern), typeName[T]())
 	}
 	reg, err := r.registration(app.bus, app)
 	if err != nil {
@@ -121,7 +122,7 @@ func (r *Recorder[T]) handle(ctx context.Context, v T) error {
 
 // String describes the Recorder for messages, as the code that makes it reads.
 func (r *Recorder[T]) String() string {
-	return fmt.Sprintf("Recorder[%s](%q)", typeName[T](), r.pattern)
+	return fmt.Sprintf("Recorder[%s](%s)", typeName[T](), quote.String(r.pattern))
 }
 
 // Messages returns the messages recorded so far, in the order they were
@@ -227,7 +228,7 @@ func summary[T any](msgs []bus.Message[T]) string {
 			fmt.Fprintf(&b, "\n\t... and %d more", len(msgs)-i)
 			break
 		}
-		fmt.Fprintf(&b, "\n\t%s: %+v (correlation ID %s)", m.Topic, m.Value, m.CorrelationID)
+		fmt.Fprintf(&b, "\n\t%s: %s (correlation ID %s)", m.Topic, quote.Value(m.Value), m.CorrelationID)
 	}
 	return b.String()
 }

@@ -164,7 +164,7 @@ func TestRecorderFailures(t *testing.T) {
 				<-blk.Started()
 				rec.AssertNone(tb)
 			},
-			want: []string{`Recorder[fxtest_test.Order]("orders").AssertNone: the bus was not idle after 50ms`, "orders/slow", "messages may still arrive"},
+			want: []string{`Recorder[fxtest_test.Order]("orders").AssertNone: the bus was not idle after 50ms`, `subscriber "slow" on "orders"`, "messages may still arrive"},
 		},
 		{
 			name: "undeclared topic",

@@ -23,8 +23,9 @@ type brokerDelivery struct {
 // The broker owns the retries of that message: its handlers make one call per
 // delivery, whatever their Retry option, publish no DeadLetter, and return
 // their error to the publisher, so that the broker's redeliveries and dead
-// letters are not doubled by local ones. AttemptFrom returns attempt in those
-// calls. The mark applies to the message published on topic only: the
+// letters are not doubled by local ones. Observers see such a failed call
+// with FateRetried: the broker delivers the message again, or dead-letters
+// it itself. AttemptFrom returns attempt in those calls. The mark applies to the message published on topic only: the
 // handlers of the events that such a handler publishes in turn (on other
 // topics) retry and dead-letter as usual.
 func WithBrokerDelivery(ctx context.Context, topic string, attempt int) context.Context {

@@ -22,24 +22,21 @@ type Func[T any] func(ctx context.Context, v T) error
 // Handle calls f(ctx, v).
 func (f Func[T]) Handle(ctx context.Context, v T) error { return f(ctx, v) }
 
-// Outcome is how one handler call (one attempt) or one message ended.
+// Outcome is what one handler call (one attempt) did, whatever happens to
+// the message next: a call that panicked is OutcomePanic whether the message
+// is then retried, dead-lettered or dropped. Fate says what happened to the
+// message.
 type Outcome uint8
 
-// The outcomes an Observer sees. A failed call is OutcomeRetried if the
-// message will be tried again, else OutcomeDeadLettered if the message went
-// to the dead-letter topic, else OutcomeError, OutcomePanic or
-// OutcomeTimeout. OutcomeOf tells the kind of failure from Call.Err whatever
-// the outcome.
+// The outcomes of a call, as OutcomeOf tells them from the call's error.
 const (
-	OutcomeOK           Outcome = iota // the call returned nil
-	OutcomeError                       // the call returned an error (and will not be retried)
-	OutcomePanic                       // the call panicked
-	OutcomeTimeout                     // the call ran past its timeout
-	OutcomeRetried                     // the call failed and the message will be tried again
-	OutcomeDeadLettered                // the call was the message's last and the message went to the dead-letter topic
+	OutcomeOK      Outcome = iota // the call returned nil
+	OutcomeError                  // the call returned an error
+	OutcomePanic                  // the call panicked
+	OutcomeTimeout                // the call ran past its timeout
 )
 
-var outcomeNames = [...]string{"ok", "error", "panic", "timeout", "retried", "dead-lettered"}
+var outcomeNames = [...]string{"ok", "error", "panic", "timeout"}
 
 // String returns the outcome's name as used in metrics labels.
 func (o Outcome) String() string {
@@ -49,13 +46,44 @@ func (o Outcome) String() string {
 	return "unknown"
 }
 
+// Fate is what became of the message after a call: handled, tried again,
+// or, after its last attempt, where it went.
+type Fate uint8
+
+// The fates of a message after one call. Every failed call has exactly one
+// fate other than FateHandled.
+const (
+	FateHandled          Fate = iota // the call returned nil: the message is handled
+	FateRetried                      // the call failed; the message will be tried again
+	FateDeadLettered                 // the message went to its dead-letter topic, which something subscribes to
+	FateDeadLetterUnread             // the message went to its dead-letter topic, which nothing subscribes to: nobody will read it
+	FateDeadLetterFailed             // the dead letter could not be published: the message is lost
+	FateDiscarded                    // the handler gave up and has no dead letters (NoDeadLetters): only the bus's Failed count keeps it
+)
+
+var fateNames = [...]string{"handled", "retried", "dead-lettered", "dead-letter-unread", "dead-letter-failed", "discarded"}
+
+// String returns the fate's name as used in metrics labels.
+func (f Fate) String() string {
+	if int(f) < len(fateNames) {
+		return fateNames[f]
+	}
+	return "unknown"
+}
+
 // Call describes one finished handler call.
 type Call struct {
 	Ctx      context.Context // the handler's context: correlation ID, topic
 	Duration time.Duration   // how long the call took
-	Outcome  Outcome
-	Err      error // the call's error, nil for OutcomeOK
-	Attempt  int   // 1 for the first attempt
+	Outcome  Outcome         // what the call did: OutcomeOf(Err)
+	Err      error           // the call's error, nil for OutcomeOK
+	Attempt  int             // 1 for the first attempt
+	Fate     Fate            // what became of the message after this call
+
+	// DeadLetterTopic is the topic the message's dead letter went to (or
+	// failed to go to), for the fates FateDeadLettered,
+	// FateDeadLetterUnread and FateDeadLetterFailed; "" otherwise.
+	DeadLetterTopic string
 }
 
 // CallObserver sees every call of one subscription's handler. It must be
@@ -74,6 +102,12 @@ type Observer interface {
 // Env is what an app gives every Registration when it subscribes it.
 type Env struct {
 	Observer Observer // nil: calls are not observed
+
+	// Wait, when set, replaces the wait between two attempts of a retried
+	// message: it waits d, or until ctx ends and then returns ctx's error.
+	// Tests use it to retry at once (fxtest.NoRetryWait) or on a clock
+	// they control. Nil waits on a real timer.
+	Wait func(ctx context.Context, d time.Duration) error
 }
 
 // Subscription is a live handler subscription, as a Registration returns it.

@@ -11,8 +11,11 @@ import (
 // its last attempt, or at once on an error marked Permanent. It goes to the
 // message's topic name plus DeadLetterSuffix, or to the DeadLetterTopic
 // option's topic, which carries DeadLetter[T] for handlers of T. Subscribe
-// to it like to any topic; when nothing does, the bus counts each dead
-// letter as Unrouted on that topic (see bus.TopicStats).
+// to it like to any topic. When nothing does, nobody will read the dead
+// letter: the handler's error then says so (it matches
+// ErrDeadLetterUnread), an observer sees FateDeadLetterUnread (fxbus.Module
+// logs it at error level and counts it in its metrics), and the bus counts
+// the publish as Unrouted on that topic (see bus.TopicStats).
 //
 // It is a plain value: its fields other than Cause survive encoding, so dead
 // letters can be bridged or stored.
@@ -66,8 +69,11 @@ func (d *deadLetters[T]) topic(topic string) (*bus.Topic[DeadLetter[T]], error) 
 }
 
 // publish sends v's dead letter with ctx, the handler's context, so that the
-// correlation ID carries on and the bus accepts it while draining.
-func (d *deadLetters[T]) publish(ctx context.Context, v T, err error, attempts int, subscriber, fallback string) (string, error) {
+// correlation ID carries on and the bus accepts it while draining. It
+// returns the dead-letter topic's name and whether anything subscribes to
+// it (read just before publishing: a subscription made or ended at that
+// very moment may be missed).
+func (d *deadLetters[T]) publish(ctx context.Context, v T, err error, attempts int, subscriber, fallback string) (name string, read bool, _ error) {
 	topic, ok := bus.TopicFrom(ctx)
 	if !ok {
 		topic = fallback
@@ -75,9 +81,10 @@ func (d *deadLetters[T]) publish(ctx context.Context, v T, err error, attempts i
 	id, _ := bus.CorrelationIDFrom(ctx)
 	t, terr := d.topic(topic)
 	if terr != nil {
-		return d.name(topic), terr
+		return d.name(topic), false, terr
 	}
-	return t.Name(), t.Publish(ctx, DeadLetter[T]{
+	read = subscribed(d.b, t.Name())
+	return t.Name(), read, t.Publish(ctx, DeadLetter[T]{
 		Message:       v,
 		Err:           err.Error(),
 		Attempts:      attempts,
@@ -86,4 +93,16 @@ func (d *deadLetters[T]) publish(ctx context.Context, v T, err error, attempts i
 		Subscriber:    subscriber,
 		Cause:         err,
 	})
+}
+
+// subscribed reports whether a live subscription is attached to the topic
+// called name. It reads the bus's Stats: dead letters are rare, and the bus
+// has no cheaper question for it.
+func subscribed(b *bus.Bus, name string) bool {
+	for _, t := range b.Stats().Topics {
+		if t.Name == name {
+			return t.Subscribers > 0
+		}
+	}
+	return false
 }

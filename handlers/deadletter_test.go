@@ -55,10 +55,17 @@ func TestDeadLetterUnroutedIsCounted(t *testing.T) {
 	b := newBus(t)
 	top := mustTopic[int](t, b, "jobs")
 	var rec recorder
-	mustSubscribe(t, b, RegisterFunc("jobs", func(context.Context, int) error { return Permanent(errBoom) }), Env{Observer: &rec})
+	mustSubscribe(t, b, RegisterFunc("jobs", func(context.Context, int) error { return Permanent(errBoom) }, Name("worker")), Env{Observer: &rec})
 	ctx := testCtx(t)
 	for v := range 3 {
-		_ = top.PublishSync(ctx, v)
+		err := top.PublishSync(ctx, v)
+		if !errors.Is(err, ErrDeadLetterUnread) || !errors.Is(err, errBoom) {
+			t.Errorf("PublishSync = %v, want an error matching ErrDeadLetterUnread and the handler's", err)
+		}
+		want := `handlers: "worker" failed; the message went to dead-letter topic "jobs.dead-letter", but nothing subscribes to it, so nobody will read it`
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("PublishSync = %v, want it to say %q", err, want)
+		}
 	}
 	var found bool
 	for _, ts := range b.Stats().Topics {
@@ -72,10 +79,34 @@ func TestDeadLetterUnroutedIsCounted(t *testing.T) {
 	if !found {
 		t.Errorf("no stats for jobs.dead-letter in %+v", b.Stats().Topics)
 	}
-	for _, o := range rec.outcomes() {
-		if o != "dead-lettered" {
-			t.Errorf("outcome %s, want dead-lettered", o)
-		}
+	if got, want := rec.fates(), []string{"dead-letter-unread", "dead-letter-unread", "dead-letter-unread"}; !slices.Equal(got, want) {
+		t.Errorf("fates = %v, want %v", got, want)
+	}
+}
+
+// With a subscriber on the dead-letter topic, a dead letter is read: its
+// fate is dead-lettered and the error does not say that nobody reads it.
+func TestDeadLetterRead(t *testing.T) {
+	b := newBus(t)
+	top := mustTopic[int](t, b, "jobs")
+	var rec recorder
+	mustSubscribe(t, b, RegisterFunc("jobs", func(context.Context, int) error { return Permanent(errBoom) }, Name("worker")), Env{Observer: &rec})
+	dead, err := bus.Subscribe[DeadLetter[int]](testCtx(t), b, "jobs.dead-letter", bus.Buffer(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = top.PublishSync(testCtx(t), 7)
+	if !errors.Is(err, errBoom) || errors.Is(err, ErrDeadLetterUnread) {
+		t.Errorf("PublishSync = %v, want the handler's error, not ErrDeadLetterUnread", err)
+	}
+	if d := recv(t, dead.C); d.Value.Message != 7 || d.Value.Subscriber != "worker" {
+		t.Errorf("dead letter %+v, want message 7 from worker", d.Value)
+	}
+	if got := rec.fates(); !slices.Equal(got, []string{"dead-lettered"}) {
+		t.Errorf("fates = %v, want [dead-lettered]", got)
+	}
+	if c := rec.calls[0]; c.DeadLetterTopic != "jobs.dead-letter" || c.Outcome != OutcomeError {
+		t.Errorf("call %+v, want outcome error and DeadLetterTopic jobs.dead-letter", c)
 	}
 }
 

@@ -45,19 +45,33 @@
 // the bus gives up draining at shutdown, so retries never outlive the bus.
 // After the last attempt the message is published, with the handler's
 // context, as a DeadLetter[T] to its topic name plus DeadLetterSuffix (or to
-// DeadLetterTopic); when nothing subscribes there, the bus counts it as
-// Unrouted on that topic. The handler's final error still goes back to the
-// bus: it counts it as Failed, and PublishSync returns it.
+// DeadLetterTopic). The handler's final error still goes back to the bus:
+// it counts it as Failed, and PublishSync returns it.
+//
+// # Dead letters nobody reads
+//
+// Dead letters are on by default, and a dead letter is only kept if
+// something subscribes to its topic: subscribe a handler there (for
+// example to store it for a person to follow up), or use NoDeadLetters to
+// drop such messages on purpose. When nothing subscribes, the message is
+// lost, and said so three times: the handler's error says that nobody
+// will read it (and matches ErrDeadLetterUnread), the observer sees
+// FateDeadLetterUnread (fxbus.Module logs it at error level with the
+// topic, handler, correlation ID and error, rate-limited, and counts it in
+// fxbus_handler_failures_total{then="dead-letter-unread"}), and the bus
+// counts the publish as Unrouted on the dead-letter topic.
 //
 // # Observation
 //
 // With Env.Observer set, Observer.Bind is called once per subscription and
-// CallObserver.Observe once per call, with the call's duration, outcome,
-// error and attempt number: OutcomeRetried for a failed call that will be
-// tried again, OutcomeDeadLettered for the last call of a message that went
-// to the dead-letter topic, and otherwise OutcomeOK, OutcomeError,
-// OutcomePanic or OutcomeTimeout; OutcomeOf tells a panic or a timeout from
-// Call.Err whatever the outcome. Without an observer a call reads no clock.
+// CallObserver.Observe once per call, with the call's duration, outcome
+// (what the call did: OutcomeOK, OutcomeError, OutcomePanic or
+// OutcomeTimeout, as OutcomeOf tells them from its error), attempt number
+// and fate (what became of the message: FateHandled, FateRetried, or where
+// it went after its last attempt: FateDeadLettered, FateDeadLetterUnread,
+// FateDeadLetterFailed, FateDiscarded). A panic is OutcomePanic whatever
+// its fate. Without an observer a call reads no clock. Env.Wait replaces
+// the wait between attempts, for tests.
 //
 // # Cost
 //

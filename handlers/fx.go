@@ -7,6 +7,8 @@ import (
 	"runtime"
 
 	"go.uber.org/fx"
+
+	"github.com/fxbus/fxbus/internal/quote"
 )
 
 var (
@@ -112,11 +114,11 @@ func Supply(regs ...Registration) fx.Option {
 func ProvideHandler[T any](topic string, ctor any, opts ...Option) fx.Option {
 	fn, err := handlerConstructor[T](topic, ctor, opts)
 	if err != nil {
-		return fx.Error(fmt.Errorf("handlers.ProvideHandler[%s](%q): %w", reflect.TypeFor[T](), topic, err))
+		return fx.Error(fmt.Errorf("handlers.ProvideHandler[%s](%s): %w", reflect.TypeFor[T](), quote.String(topic), err))
 	}
 	return fx.Options(
 		fx.Provide(fx.Annotate(fn, fx.ResultTags(groupTag))),
-		requireReader(fmt.Sprintf("handlers.ProvideHandler[%s](%q)", reflect.TypeFor[T](), topic)),
+		requireReader(fmt.Sprintf("handlers.ProvideHandler[%s](%s)", reflect.TypeFor[T](), quote.String(topic))),
 	)
 }
 

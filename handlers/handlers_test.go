@@ -413,8 +413,11 @@ func TestMiddlewareOrder(t *testing.T) {
 	if !slices.Equal(log, want) {
 		t.Errorf("log:\n%s\nwant:\n%s", strings.Join(log, "\n"), strings.Join(want, "\n"))
 	}
-	if got := rec.outcomes(); !slices.Equal(got, []string{"retried", "ok"}) {
+	if got := rec.outcomes(); !slices.Equal(got, []string{"panic", "ok"}) {
 		t.Errorf("outcomes = %v: the panic must be recovered inside the retry", got)
+	}
+	if got := rec.fates(); !slices.Equal(got, []string{"retried", "handled"}) {
+		t.Errorf("fates = %v, want [retried handled]", got)
 	}
 }
 
@@ -471,9 +474,19 @@ func TestObserver(t *testing.T) {
 	if !slices.Equal(rec.binds, []string{"obs/o"}) {
 		t.Errorf("binds = %v, want one Bind(obs, o)", rec.binds)
 	}
-	want := []string{"ok", "retried", "dead-lettered", "retried", "ok"}
+	want := []string{"ok", "error", "error", "error", "ok"}
 	if got := rec.outcomes(); !slices.Equal(got, want) {
 		t.Errorf("outcomes = %v, want %v", got, want)
+	}
+	// Nothing subscribes to obs.dead-letter: the dead letter is unread.
+	wantFates := []string{"handled", "retried", "dead-letter-unread", "retried", "handled"}
+	if got := rec.fates(); !slices.Equal(got, wantFates) {
+		t.Errorf("fates = %v, want %v", got, wantFates)
+	}
+	for _, c := range rec.calls {
+		if wantTopic := map[Fate]string{FateDeadLetterUnread: "obs.dead-letter"}[c.Fate]; c.DeadLetterTopic != wantTopic {
+			t.Errorf("call with fate %v: DeadLetterTopic %q, want %q", c.Fate, c.DeadLetterTopic, wantTopic)
+		}
 	}
 	if got := rec.attempts(); !slices.Equal(got, []int{1, 1, 2, 1, 2}) {
 		t.Errorf("attempts = %v", got)
@@ -528,8 +541,7 @@ type nopObserver struct{}
 func (nopObserver) Bind(string, string) CallObserver { return nopObserver{} }
 func (nopObserver) Observe(Call)                     {}
 
-// OutcomeOf tells panics and timeouts among calls observed as retried or
-// dead-lettered.
+// A call's outcome is what it did (a panic is a panic), whatever its fate.
 func TestOutcomeOf(t *testing.T) {
 	var rec recorder
 	var sl sleeper
@@ -546,10 +558,14 @@ func TestOutcomeOf(t *testing.T) {
 	_ = h.Handle(testCtx(t), 1)
 	var kinds []string
 	for _, c := range rec.calls {
-		kinds = append(kinds, c.Outcome.String()+"/"+OutcomeOf(c.Err).String())
+		if c.Outcome != OutcomeOf(c.Err) {
+			t.Errorf("attempt %d: Outcome %v, but OutcomeOf(Err) is %v", c.Attempt, c.Outcome, OutcomeOf(c.Err))
+		}
+		kinds = append(kinds, c.Outcome.String()+"/"+c.Fate.String())
 	}
-	if want := []string{"retried/panic", "retried/timeout", "error/error"}; !slices.Equal(kinds, want) {
-		t.Errorf("outcome/kind = %v, want %v", kinds, want)
+	// No bus: no dead letters, so the last failure discards the message.
+	if want := []string{"panic/retried", "timeout/retried", "error/discarded"}; !slices.Equal(kinds, want) {
+		t.Errorf("outcome/fate = %v, want %v", kinds, want)
 	}
 	joined := errors.Join(errBoom, &bus.PanicError{Value: "downstream"})
 	for err, want := range map[error]Outcome{nil: OutcomeOK, errBoom: OutcomeError, joined: OutcomeError, &bus.PanicError{}: OutcomePanic} {
@@ -557,7 +573,16 @@ func TestOutcomeOf(t *testing.T) {
 			t.Errorf("OutcomeOf(%v) = %v, want %v", err, got, want)
 		}
 	}
-	if Outcome(99).String() != "unknown" {
-		t.Error("unknown outcome name")
+	if Outcome(99).String() != "unknown" || Fate(99).String() != "unknown" {
+		t.Error("unknown outcome or fate name")
+	}
+}
+
+// Errors quote a long name or topic cut to a readable length.
+func TestLongInputIsCut(t *testing.T) {
+	long := strings.Repeat("n", 1<<20)
+	reg := RegisterFunc(long, func(context.Context, int) error { return nil }, Name(long))
+	if s := reg.String(); len(s) > 400 || !strings.Contains(s, "(1048576 bytes)") {
+		t.Errorf("String() is %d bytes (%.120s...), want it cut and the length given", len(s), s)
 	}
 }

@@ -159,6 +159,16 @@ func (r *recorder) outcomes() []string {
 	return out
 }
 
+func (r *recorder) fates() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, c := range r.calls {
+		out = append(out, c.Fate.String())
+	}
+	return out
+}
+
 func (r *recorder) attempts() []int {
 	r.mu.Lock()
 	defer r.mu.Unlock()

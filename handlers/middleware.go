@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fxbus/fxbus/bus"
+	"github.com/fxbus/fxbus/internal/quote"
 )
 
 // Middleware wraps a handler: it returns a Handler that may act before and
@@ -66,12 +67,10 @@ func timeoutMiddleware[T any](d time.Duration) Middleware[T] {
 	}
 }
 
-// OutcomeOf returns the kind of a call's result from its error, before any
-// retry or dead-letter decision: OutcomeOK for nil, OutcomePanic for a
-// *bus.PanicError (as the recover layer returns it), OutcomeTimeout for an
-// error matching ErrTimeout, else OutcomeError. Observers use it to count
-// panics and timeouts among calls observed as OutcomeRetried or
-// OutcomeDeadLettered.
+// OutcomeOf returns what a call did from its error: OutcomeOK for nil,
+// OutcomePanic for a *bus.PanicError (as the recover layer returns it),
+// OutcomeTimeout for an error matching ErrTimeout, else OutcomeError. It is
+// Call.Outcome.
 func OutcomeOf(err error) Outcome {
 	switch {
 	case err == nil:
@@ -141,16 +140,16 @@ func (a *attempts[T]) since(start time.Time) time.Duration {
 	return a.now().Sub(start)
 }
 
-func (a *attempts[T]) observe(ctx context.Context, d time.Duration, o Outcome, err error, attempt int) {
+func (a *attempts[T]) observe(ctx context.Context, d time.Duration, err error, attempt int, f Fate, dlTopic string) {
 	if a.obs != nil {
-		a.obs.Observe(Call{Ctx: ctx, Duration: d, Outcome: o, Err: err, Attempt: attempt})
+		a.obs.Observe(Call{Ctx: ctx, Duration: d, Outcome: OutcomeOf(err), Err: err, Attempt: attempt, Fate: f, DeadLetterTopic: dlTopic})
 	}
 }
 
 // failed takes over after the first attempt failed with err.
 func (a *attempts[T]) failed(ctx context.Context, v T, err error, start time.Time) error {
 	if d, ok := brokerFrom(ctx); ok { // the broker retries and dead-letters
-		a.observe(ctx, a.since(start), OutcomeOf(err), err, d.attempt)
+		a.observe(ctx, a.since(start), err, d.attempt, FateRetried, "")
 		return err
 	}
 	actx := ctx
@@ -159,7 +158,7 @@ func (a *attempts[T]) failed(ctx context.Context, v T, err error, start time.Tim
 		if !a.policy.worthRetry(ctx, err, attempt) {
 			return a.giveUp(actx, v, err, attempt, d, nil)
 		}
-		a.observe(actx, d, OutcomeRetried, err, attempt)
+		a.observe(actx, d, err, attempt, FateRetried, "")
 		if werr := a.sleep(ctx, a.policy.backoff(attempt, a.rnd())); werr != nil {
 			// The bus gave up draining: this attempt was observed as
 			// retried already, so the give-up is not observed again.
@@ -170,32 +169,40 @@ func (a *attempts[T]) failed(ctx context.Context, v T, err error, start time.Tim
 			start = a.now()
 		}
 		if err = a.next.Handle(actx, v); err == nil {
-			a.observe(actx, a.since(start), OutcomeOK, nil, attempt+1)
+			a.observe(actx, a.since(start), nil, attempt+1, FateHandled, "")
 			return nil
 		}
 	}
 }
 
-// giveUp dead-letters the message after its last attempt and returns the
-// error the bus gets. waitErr is set when a backoff was cut short.
+// giveUp dead-letters the message after its last attempt, observes the
+// attempt with the message's fate, and returns the error the bus gets.
+// waitErr is set when a backoff was cut short.
 func (a *attempts[T]) giveUp(ctx context.Context, v T, err error, attempt int, d time.Duration, waitErr error) error {
-	var (
-		dlTopic string
-		dlErr   error
-	)
+	fate, dlTopic, dlErr := FateDiscarded, "", error(nil)
 	if a.dl != nil {
-		dlTopic, dlErr = a.dl.publish(ctx, v, err, attempt, a.name, a.topic)
+		var read bool
+		dlTopic, read, dlErr = a.dl.publish(ctx, v, err, attempt, a.name, a.topic)
+		switch {
+		case dlErr != nil:
+			fate = FateDeadLetterFailed
+		case !read:
+			fate = FateDeadLetterUnread
+		default:
+			fate = FateDeadLettered
+		}
 	}
 	if waitErr == nil {
-		o := OutcomeOf(err)
-		if a.dl != nil && dlErr == nil {
-			o = OutcomeDeadLettered
-		}
-		a.observe(ctx, d, o, err, attempt)
+		a.observe(ctx, d, err, attempt, fate, dlTopic)
 	}
 	if a.dl == nil && attempt == 1 && waitErr == nil {
 		return err // the plain case: the handler's own error, unwrapped
 	}
+	return a.giveUpError(err, attempt, waitErr, fate, dlTopic, dlErr)
+}
+
+// giveUpError says what the handler did and where the message went.
+func (a *attempts[T]) giveUpError(err error, attempt int, waitErr error, fate Fate, dlTopic string, dlErr error) error {
 	var what string
 	switch {
 	case waitErr != nil:
@@ -205,14 +212,39 @@ func (a *attempts[T]) giveUp(ctx context.Context, v T, err error, attempt int, d
 	default:
 		what = fmt.Sprintf("failed %d attempts", attempt)
 	}
-	switch {
-	case a.dl == nil:
-		return fmt.Errorf("handlers: %q %s: %w", a.name, what, err)
-	case dlErr != nil:
+	name, topic := quote.String(a.name), quote.String(dlTopic)
+	switch fate {
+	case FateDiscarded:
+		return fmt.Errorf("handlers: %s %s: %w", name, what, err)
+	case FateDeadLetterFailed:
 		return errors.Join(
-			fmt.Errorf("handlers: %q %s: %w", a.name, what, err),
-			fmt.Errorf("handlers: %q could not dead-letter the message to %q, so it is lost: %w", a.name, dlTopic, dlErr))
-	default:
-		return fmt.Errorf("handlers: %q %s; the message went to dead-letter topic %q: %w", a.name, what, dlTopic, err)
+			fmt.Errorf("handlers: %s %s: %w", name, what, err),
+			fmt.Errorf("handlers: %s could not dead-letter the message to %s, so it is lost: %w", name, topic, dlErr))
+	case FateDeadLetterUnread:
+		return &unreadError{
+			msg: fmt.Sprintf("handlers: %s %s; the message went to dead-letter topic %s, but nothing subscribes to it, "+
+				"so nobody will read it (subscribe a handler to %s, or drop such messages with handlers.NoDeadLetters): %v",
+				name, what, topic, topic, err),
+			err: err,
+		}
 	}
+	return fmt.Errorf("handlers: %s %s; the message went to dead-letter topic %s: %w", name, what, topic, err)
 }
+
+// ErrDeadLetterUnread is matched (with errors.Is) by the error of a handler
+// that gave up on a message whose dead letter went to a topic that nothing
+// subscribes to: nobody will read it.
+var ErrDeadLetterUnread = errors.New("handlers: nothing subscribes to the dead-letter topic, so nobody will read the dead letter")
+
+// unreadError is the error of a message dead-lettered where nothing
+// subscribes: it matches the handler's error and ErrDeadLetterUnread.
+type unreadError struct {
+	msg string
+	err error
+}
+
+// Error says what the handler did and that nobody reads its dead letter.
+func (e *unreadError) Error() string { return e.msg }
+
+// Unwrap returns the handler's error and ErrDeadLetterUnread.
+func (e *unreadError) Unwrap() []error { return []error{e.err, ErrDeadLetterUnread} }

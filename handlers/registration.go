@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fxbus/fxbus/bus"
+	"github.com/fxbus/fxbus/internal/quote"
 )
 
 // Group is the fx value group that carries Registrations to fxbus.Module.
@@ -45,7 +46,7 @@ func (r Registration) Source() string { return r.source }
 
 // String describes the registration for logs and errors.
 func (r Registration) String() string {
-	return fmt.Sprintf("handler %q for %q (%s, registered at %s)", r.name, r.topic, r.typ, r.source)
+	return fmt.Sprintf("handler %s for %s (%s, registered at %s)", quote.String(r.name), quote.String(r.topic), r.typ, r.source)
 }
 
 // Err reports what is wrong with the registration's handler or options
@@ -148,7 +149,7 @@ func subscribe[T any](ctx context.Context, b *bus.Bus, env Env, r Registration, 
 	}
 	if s.Name() != r.name {
 		s.Close()
-		return nil, fmt.Errorf("bus.Name(%q) in WithSubscribeOptions renames the handler: name it with handlers.Name(%q) instead", s.Name(), s.Name())
+		return nil, fmt.Errorf("bus.Name(%s) in WithSubscribeOptions renames the handler: name it with handlers.Name(%[1]s) instead", quote.String(s.Name()))
 	}
 	// Declare the dead-letter topic now, when it does not depend on the
 	// message, so that a type clash shows at start.
@@ -175,6 +176,9 @@ func build[T any](b *bus.Bus, env Env, topic, name string, h Handler[T], c *conf
 	}
 	if a.now == nil {
 		a.now = time.Now
+	}
+	if a.sleep == nil {
+		a.sleep = env.Wait
 	}
 	if a.sleep == nil {
 		a.sleep = sleepCtx

@@ -21,20 +21,21 @@ func TestRetryCounts(t *testing.T) {
 		fail      func(attempt int) error // the handler's error at each attempt
 		wantCalls int
 		wantWaits int
-		outcomes  []string
+		fates     []string // nothing subscribes to jobs.dead-letter
+		outcomes  []string // when set: what each call did
 		wantErr   error
 	}{
 		{
 			name:      "no retry by default",
 			fail:      func(int) error { return errBoom },
-			wantCalls: 1, outcomes: []string{"dead-lettered"}, wantErr: errBoom,
+			wantCalls: 1, fates: []string{"dead-letter-unread"}, wantErr: errBoom,
 		},
 		{
 			name:      "always failing stops at the attempt bound",
 			opts:      []Option{Retry(4)},
 			fail:      func(int) error { return errBoom },
 			wantCalls: 4, wantWaits: 3,
-			outcomes: []string{"retried", "retried", "retried", "dead-lettered"}, wantErr: errBoom,
+			fates: []string{"retried", "retried", "retried", "dead-letter-unread"}, wantErr: errBoom,
 		},
 		{
 			name: "success on the third attempt",
@@ -45,13 +46,13 @@ func TestRetryCounts(t *testing.T) {
 				}
 				return nil
 			},
-			wantCalls: 3, wantWaits: 2, outcomes: []string{"retried", "retried", "ok"},
+			wantCalls: 3, wantWaits: 2, fates: []string{"retried", "retried", "handled"},
 		},
 		{
 			name:      "permanent error stops at once",
 			opts:      []Option{Retry(5)},
 			fail:      func(int) error { return fmt.Errorf("wrapped: %w", Permanent(errBoom)) },
-			wantCalls: 1, outcomes: []string{"dead-lettered"}, wantErr: errBoom,
+			wantCalls: 1, fates: []string{"dead-letter-unread"}, wantErr: errBoom,
 		},
 		{
 			name: "permanent wins over RetryIf",
@@ -62,7 +63,7 @@ func TestRetryCounts(t *testing.T) {
 				}
 				return errBoom
 			},
-			wantCalls: 2, wantWaits: 1, outcomes: []string{"retried", "dead-lettered"}, wantErr: errBoom,
+			wantCalls: 2, wantWaits: 1, fates: []string{"retried", "dead-letter-unread"}, wantErr: errBoom,
 		},
 		{
 			name: "RetryIf refuses",
@@ -73,19 +74,20 @@ func TestRetryCounts(t *testing.T) {
 				}
 				return errSkip
 			},
-			wantCalls: 2, wantWaits: 1, outcomes: []string{"retried", "dead-lettered"}, wantErr: errSkip,
+			wantCalls: 2, wantWaits: 1, fates: []string{"retried", "dead-letter-unread"}, wantErr: errSkip,
 		},
 		{
 			name:      "panics are retried too",
 			opts:      []Option{Retry(2)},
 			fail:      func(int) error { panic("kaput") },
-			wantCalls: 2, wantWaits: 1, outcomes: []string{"retried", "dead-lettered"},
+			wantCalls: 2, wantWaits: 1, fates: []string{"retried", "dead-letter-unread"},
+			outcomes: []string{"panic", "panic"},
 		},
 		{
 			name:      "no dead letters",
 			opts:      []Option{Retry(3), NoDeadLetters()},
 			fail:      func(int) error { return errBoom },
-			wantCalls: 3, wantWaits: 2, outcomes: []string{"retried", "retried", "error"}, wantErr: errBoom,
+			wantCalls: 3, wantWaits: 2, fates: []string{"retried", "retried", "discarded"}, wantErr: errBoom,
 		},
 	}
 	for _, tt := range tests {
@@ -115,14 +117,17 @@ func TestRetryCounts(t *testing.T) {
 			if got := len(sl.got()); got != tt.wantWaits {
 				t.Errorf("backoff waits = %d, want %d", got, tt.wantWaits)
 			}
-			if got := rec.outcomes(); !slices.Equal(got, tt.outcomes) {
+			if got := rec.fates(); !slices.Equal(got, tt.fates) {
+				t.Errorf("fates = %v, want %v", got, tt.fates)
+			}
+			if got := rec.outcomes(); tt.outcomes != nil && !slices.Equal(got, tt.outcomes) {
 				t.Errorf("outcomes = %v, want %v", got, tt.outcomes)
 			}
 			if got := rec.attempts(); !slices.Equal(got, seq(tt.wantCalls)) {
 				t.Errorf("observed attempts = %v, want %v", got, seq(tt.wantCalls))
 			}
 			switch {
-			case tt.outcomes[len(tt.outcomes)-1] == "ok":
+			case tt.fates[len(tt.fates)-1] == "handled":
 				if err != nil {
 					t.Errorf("PublishSync: %v, want nil", err)
 				}
@@ -274,8 +279,8 @@ func TestRetryWaitHonoursContext(t *testing.T) {
 	if want := "stopped retrying after 1 attempt(s) because its context ended"; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not say %q", err, want)
 	}
-	if got := rec.outcomes(); !slices.Equal(got, []string{"retried"}) {
-		t.Errorf("outcomes = %v, want [retried]", got)
+	if got := rec.fates(); !slices.Equal(got, []string{"retried"}) {
+		t.Errorf("fates = %v, want [retried]", got)
 	}
 }
 
@@ -325,5 +330,24 @@ func TestRetryBackoffEndsAtShutdown(t *testing.T) {
 	var se *bus.ShutdownError
 	if err := recv(t, closed); !errors.As(err, &se) {
 		t.Fatalf("Close: %v, want a *bus.ShutdownError", err)
+	}
+}
+
+// Env.Wait replaces the backoff's timer for every registration, so that a
+// test (fxtest.NoRetryWait) retries at once.
+func TestEnvWait(t *testing.T) {
+	b := newBus(t)
+	top := mustTopic[int](t, b, "jobs")
+	var sl sleeper
+	var calls atomic.Int32
+	mustSubscribe(t, b, RegisterFunc("jobs", func(context.Context, int) error {
+		calls.Add(1)
+		return errBoom
+	}, Retry(3, Backoff(time.Hour, time.Hour), Jitter(0)), NoDeadLetters()), Env{Wait: sl.sleep})
+	if err := top.PublishSync(testCtx(t), 1); !errors.Is(err, errBoom) {
+		t.Fatalf("PublishSync = %v, want boom", err)
+	}
+	if got, want := sl.got(), []time.Duration{time.Hour, time.Hour}; !slices.Equal(got, want) || calls.Load() != 3 {
+		t.Errorf("waits %v over %d calls, want %v over 3", got, calls.Load(), want)
 	}
 }

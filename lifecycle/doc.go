@@ -46,11 +46,26 @@
 //
 // # Logging
 //
-// A Log writes through a zap logger: each subscription at debug, drops and
-// disconnects at warn (from the bus's hooks, Log.Hooks), handler panics at
-// error with the correlation ID and the stack, and dead letters and other
-// failed handler calls at warn (from the handler observer, Log.Observer). Warnings and errors are
-// rate-limited per subscriber and kind of event, with a count of the lines
-// held back, so that a storm of drops cannot flood the log; the Log starts
-// no goroutine.
+// A Log writes through a zap logger. From the bus's hooks (Log.Hooks): drops
+// that the subscriber's policy exists to make (full, evicted, timeout) at
+// info, other drops and disconnects at warn, and, on a topic that handlers
+// are registered for (Log.Watch, which New calls), a message that reached
+// no subscription at warn, saying whether it was published before the
+// handlers were subscribed. From the handler observer (Log.Observer):
+// handler panics at error, with the correlation ID and the panic's stack as
+// the entry's stack trace, whatever happens to the message next; dead
+// letters that nothing subscribes to (nobody will read them) and dead
+// letters that could not be published at error; other dead letters and
+// other failures after which the message is given up at warn. A Runner adds
+// each subscription at debug and shutdown losses at error. Warnings and
+// errors, and the policy's drops, are rate-limited per subscriber and kind
+// of event, with a count of the lines held back, so that a storm cannot
+// flood the log; the Log starts no goroutine.
+//
+// # Metrics
+//
+// With Options.Registerer, Start registers the bus's metrics (package
+// metrics) and observes the handlers for them; Options.Metrics gives it the
+// *metrics.Metrics to register (fxbus.Module provides one), and Stop closes
+// it.
 package lifecycle

@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -18,10 +19,13 @@ import (
 // reported in the next line's "suppressed" field.
 const DefaultLogInterval = time.Second
 
-// Log writes what a bus does to the logs through a zap logger: drops and
-// disconnects at warn, handler panics at error, dead letters and other failed
-// handler calls at warn (a Runner adds subscriptions at debug and shutdown
-// losses at error). Warnings and errors are rate-limited per subscriber and
+// Log writes what a bus does to the logs through a zap logger: drops that a
+// subscriber's policy made (full, evicted, timeout) at info, other drops and
+// disconnects at warn, messages that reached no subscription on a topic
+// that handlers are registered for at warn, handler panics at error with
+// their stack, dead letters that nothing reads or that could not be
+// published at error, other dead letters and failed handler calls at warn
+// (a Runner adds subscriptions at debug and shutdown losses at error). Warnings and errors are rate-limited per subscriber and
 // kind of event, so that a storm of drops cannot flood the log: the first
 // line of a kind is written at once, later ones at most every
 // DefaultLogInterval, each with the number of lines it held back. Flush
@@ -36,6 +40,11 @@ type Log struct {
 
 	mu     sync.RWMutex
 	limits map[limitKey]*limit
+
+	// What the unrouted hook needs: the topics of the app's handlers (set
+	// by a Runner) and whether they are subscribed yet.
+	topics     atomic.Pointer[map[string]bool]
+	subscribed atomic.Bool
 }
 
 // NewLog returns a Log that writes to l; a nil l logs nothing.
@@ -61,21 +70,41 @@ func (g *Log) enabled() bool {
 	return g != nil && g.l.Core().Enabled(zapcore.FatalLevel)
 }
 
-// Hooks returns the bus hooks that log drops and the ends of subscriptions.
-// Pass them to bus.New with bus.WithHooks. Drops with reason shutdown are not
-// logged one by one: the Runner's Stop logs them per subscriber.
+// Hooks returns the bus hooks that log drops, the ends of subscriptions and
+// messages that reached no subscription. Pass them to bus.New with
+// bus.WithHooks. Drops with reason shutdown are not logged one by one: the
+// Runner's Stop logs them per subscriber. Drops that the subscriber's
+// policy exists to make (full, evicted, timeout) are logged at info, as a
+// summary at most once per DefaultLogInterval per subscriber: they are the
+// policy working, and still counted in the stats and metrics.
 func (g *Log) Hooks() bus.Hooks {
 	if !g.enabled() {
 		return bus.Hooks{}
 	}
-	return bus.Hooks{Dropped: g.dropped, Ended: g.ended}
+	return bus.Hooks{Dropped: g.dropped, Ended: g.ended, Unrouted: g.unrouted}
+}
+
+// byPolicy reports whether r is a drop that a subscriber's policy chose:
+// the reason DropNewest, DisconnectAfter, DropOldest and BlockFor exist
+// for.
+func byPolicy(r bus.DropReason) bool {
+	return r == bus.ReasonFull || r == bus.ReasonEvicted || r == bus.ReasonTimeout
+}
+
+// policyReasons are the names of the reasons byPolicy accepts.
+var policyReasons = map[string]bool{
+	bus.ReasonFull.String(): true, bus.ReasonEvicted.String(): true, bus.ReasonTimeout.String(): true,
 }
 
 func (g *Log) dropped(e bus.DropEvent) {
 	if e.Reason == bus.ReasonShutdown {
 		return
 	}
-	ce := g.l.Check(zapcore.WarnLevel, "fxbus: message dropped")
+	level, msg := zapcore.WarnLevel, "fxbus: message dropped"
+	if byPolicy(e.Reason) {
+		level, msg = zapcore.InfoLevel, "fxbus: messages dropped by the subscriber's policy"
+	}
+	ce := g.l.Check(level, msg)
 	if ce == nil {
 		return
 	}
@@ -92,6 +121,62 @@ func (g *Log) dropped(e bus.DropEvent) {
 	if e.Pattern != e.Topic {
 		fields = append(fields, zap.String("pattern", e.Pattern))
 	}
+	if held > 0 {
+		fields = append(fields, zap.Uint64("suppressed", held))
+	}
+	ce.Write(fields...)
+}
+
+// Watch tells the Log the topics that the app's handlers are registered
+// for by name, so that a message published on one of them that reaches no
+// subscription is logged. A Runner calls it with its registrations' topics;
+// patterns with wildcards are left out, since the topics they match may
+// carry another type than their handlers take.
+func (g *Log) Watch(topics []string) {
+	if g == nil {
+		return
+	}
+	set := make(map[string]bool, len(topics))
+	for _, t := range topics {
+		set[t] = true
+	}
+	g.topics.Store(&set)
+}
+
+// setSubscribed records whether the Runner has subscribed the handlers.
+func (g *Log) setSubscribed(v bool) {
+	if g != nil {
+		g.subscribed.Store(v)
+	}
+}
+
+// watches reports whether a handler is registered for the topic.
+func (g *Log) watches(topic string) bool {
+	set := g.topics.Load()
+	return set != nil && (*set)[topic]
+}
+
+// unrouted logs a message that no subscription received on a topic that
+// handlers are registered for: published before they were subscribed (with
+// a *bus.Topic or *bus.Bus, which do not wait for the start as
+// fxbus.Publisher does), or after their subscriptions ended.
+func (g *Log) unrouted(topic string) {
+	if !g.watches(topic) {
+		return
+	}
+	msg := "fxbus: message reached no subscription, though handlers are registered for its topic: their subscriptions have ended"
+	if !g.subscribed.Load() {
+		msg = "fxbus: message published before the handlers were subscribed, so none received it: publish with an fxbus.Publisher, which holds messages until the start"
+	}
+	ce := g.l.Check(zapcore.WarnLevel, msg)
+	if ce == nil {
+		return
+	}
+	ok, held := g.limit(limitKey{event: "unrouted", pattern: topic}).allow(g)
+	if !ok {
+		return
+	}
+	fields := []zap.Field{zap.String("topic", topic)}
 	if held > 0 {
 		fields = append(fields, zap.Uint64("suppressed", held))
 	}
@@ -120,13 +205,13 @@ func (g *Log) ended(e bus.EndEvent) {
 }
 
 // Observer returns a handler observer that logs failed calls: panics at
-// error level, with the correlation ID and the panic's stack, whatever
-// happens to the message next (retried, dead-lettered or dropped), as
-// handlers.OutcomeOf tells them from other errors; dead
-// letters at warn; and other failures that end a message's handling (an
-// error or a timeout with no dead letter) at warn. Successful calls and
-// failures that will be retried cost a level check. The observer is nil when
-// the logger writes nothing, so that calls are not observed for nothing.
+// error level, with the correlation ID and the panic's stack as the entry's
+// stack trace, whatever happens to the message next; dead letters that
+// nothing subscribes to (nobody will read them) and dead letters that could
+// not be published at error level; other dead letters, and failures after
+// which the message is discarded, at warn. Successful calls and failures
+// that will be retried cost a level check. The observer is nil when the
+// logger writes nothing, so that calls are not observed for nothing.
 // Combine it with other observers using Observers.
 func (g *Log) Observer() handlers.Observer {
 	if !g.enabled() {
@@ -143,48 +228,76 @@ func (o logObserver) Bind(topic, subscriber string) handlers.CallObserver {
 	}
 	return &callLog{
 		g: o.g, topic: topic, subscriber: subscriber,
-		panics: lim("panic"), dead: lim("dead-lettered"), failed: lim("failed"),
+		panics: lim("panic"), unread: lim("dead-letter-unread"), lost: lim("dead-letter-failed"),
+		dead: lim("dead-lettered"), failed: lim("failed"),
 	}
 }
 
 type callLog struct {
-	g                    *Log
-	topic, subscriber    string
-	panics, dead, failed *limit
+	g                                  *Log
+	topic, subscriber                  string
+	panics, unread, lost, dead, failed *limit
+}
+
+// line is one kind of log line about a call.
+type line struct {
+	level zapcore.Level
+	msg   string
+	lim   *limit
+}
+
+// lines returns what to log about a call: a panic, whatever comes next,
+// and where the message went when the handler gave up on it (but for a
+// panic whose message was dead-lettered or discarded: the panic's line
+// says so).
+func (c *callLog) lines(call handlers.Call) []line {
+	var out []line
+	panicked := call.Outcome == handlers.OutcomePanic
+	if panicked {
+		out = append(out, line{zapcore.ErrorLevel, "fxbus: handler panicked", c.panics})
+	}
+	switch call.Fate {
+	case handlers.FateDeadLetterUnread:
+		out = append(out, line{zapcore.ErrorLevel, "fxbus: dead letter that nobody reads: nothing subscribes to its topic, so the message is lost", c.unread})
+	case handlers.FateDeadLetterFailed:
+		out = append(out, line{zapcore.ErrorLevel, "fxbus: dead letter could not be published, so the message is lost", c.lost})
+	case handlers.FateDeadLettered:
+		if !panicked {
+			out = append(out, line{zapcore.WarnLevel, "fxbus: message dead-lettered", c.dead})
+		}
+	case handlers.FateDiscarded:
+		if !panicked {
+			out = append(out, line{zapcore.WarnLevel, "fxbus: handler failed", c.failed})
+		}
+	}
+	return out
 }
 
 func (c *callLog) Observe(call handlers.Call) {
-	if call.Outcome == handlers.OutcomeOK || call.Err == nil {
+	if call.Err == nil || (call.Fate == handlers.FateRetried && call.Outcome != handlers.OutcomePanic) {
 		return
 	}
-	var (
-		level zapcore.Level
-		msg   string
-		lim   *limit
-	)
-	// As handlers.OutcomeOf decides: only the handler's own panic, not an
-	// error that wraps the panic of a handler further down a chain.
-	pe, isPanic := call.Err.(*bus.PanicError)
-	isPanic = isPanic || handlers.OutcomeOf(call.Err) == handlers.OutcomePanic
-	switch {
-	case isPanic || call.Outcome == handlers.OutcomePanic:
-		level, msg, lim = zapcore.ErrorLevel, "fxbus: handler panicked", c.panics
-	case call.Outcome == handlers.OutcomeDeadLettered:
-		level, msg, lim = zapcore.WarnLevel, "fxbus: message dead-lettered", c.dead
-	case call.Outcome == handlers.OutcomeError || call.Outcome == handlers.OutcomeTimeout:
-		level, msg, lim = zapcore.WarnLevel, "fxbus: handler failed", c.failed
-	default: // retried: the next attempt decides
-		return
+	for _, l := range c.lines(call) {
+		ce := c.g.l.Check(l.level, l.msg)
+		if ce == nil {
+			continue
+		}
+		ok, held := l.lim.allow(c.g)
+		if !ok {
+			continue
+		}
+		if pe, isPanic := call.Err.(*bus.PanicError); isPanic && l.lim == c.panics {
+			// The panic's own stack, once, where zap puts stack traces
+			// (its own, of this call site, would say nothing).
+			ce.Stack = string(pe.Stack)
+		}
+		ce.Write(c.fields(call, held)...)
 	}
-	ce := c.g.l.Check(level, msg)
-	if ce == nil {
-		return
-	}
-	ok, held := lim.allow(c.g)
-	if !ok {
-		return
-	}
-	fields := make([]zap.Field, 0, 9)
+}
+
+// fields describes a call for its log lines.
+func (c *callLog) fields(call handlers.Call, held uint64) []zap.Field {
+	fields := make([]zap.Field, 0, 10)
 	topic, _ := bus.TopicFrom(call.Ctx)
 	if topic == "" {
 		topic = c.topic
@@ -196,14 +309,15 @@ func (c *callLog) Observe(call handlers.Call) {
 	if id, ok := bus.CorrelationIDFrom(call.Ctx); ok {
 		fields = append(fields, zap.Stringer("correlation_id", id))
 	}
-	fields = append(fields, zap.Stringer("outcome", call.Outcome), zap.Int("attempt", call.Attempt), zap.Error(call.Err))
-	if pe != nil {
-		fields = append(fields, zap.ByteString("stack", pe.Stack))
+	fields = append(fields, zap.Stringer("outcome", call.Outcome), zap.Stringer("then", call.Fate),
+		zap.Int("attempt", call.Attempt), zap.Error(call.Err))
+	if call.DeadLetterTopic != "" {
+		fields = append(fields, zap.String("dead_letter_topic", call.DeadLetterTopic))
 	}
 	if held > 0 {
 		fields = append(fields, zap.Uint64("suppressed", held))
 	}
-	ce.Write(fields...)
+	return fields
 }
 
 // Flush writes, per subscriber and kind of event, how many lines the rate
@@ -228,7 +342,11 @@ func (g *Log) Flush() {
 			fields = append(fields, zap.String("reason", k.detail))
 		}
 		fields = append(fields, zap.Uint64("suppressed", n))
-		g.l.Warn("fxbus: log lines suppressed by the rate limit", fields...)
+		level := zapcore.WarnLevel
+		if k.event == "dropped" && policyReasons[k.detail] {
+			level = zapcore.InfoLevel
+		}
+		g.l.Log(level, "fxbus: log lines suppressed by the rate limit", fields...)
 	}
 }
 

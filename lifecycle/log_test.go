@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -58,7 +59,7 @@ func TestLogRateLimit(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("100 drops in one interval wrote %d lines, want 1", len(got))
 	}
-	if f := got[0].ContextMap(); got[0].Level != zapcore.WarnLevel || f["subscriber"] != "a" || f["reason"] != "full" || f["suppressed"] != nil {
+	if f := got[0].ContextMap(); got[0].Level != zapcore.InfoLevel || f["subscriber"] != "a" || f["reason"] != "full" || f["suppressed"] != nil {
 		t.Errorf("first line: %v %v", got[0].Level, f)
 	}
 
@@ -127,65 +128,160 @@ func TestLogObserver(t *testing.T) {
 	ctx := bus.WithCorrelationID(context.Background(), id)
 	panicErr := &bus.PanicError{Value: "boom", Stack: []byte("goroutine 1 [running]:\nmain.handler()")}
 	plain := errors.New("no such order")
+	call := func(o handlers.Outcome, f handlers.Fate, err error, attempt int) handlers.Call {
+		c := handlers.Call{Ctx: ctx, Outcome: o, Fate: f, Err: err, Attempt: attempt}
+		if f == handlers.FateDeadLettered || f == handlers.FateDeadLetterUnread || f == handlers.FateDeadLetterFailed {
+			c.DeadLetterTopic = "orders.dead-letter"
+		}
+		return c
+	}
+	const (
+		panicked = "error fxbus: handler panicked"
+		unread   = "error fxbus: dead letter that nobody reads: nothing subscribes to its topic, so the message is lost"
+		lost     = "error fxbus: dead letter could not be published, so the message is lost"
+		dead     = "warn fxbus: message dead-lettered"
+		failed   = "warn fxbus: handler failed"
+	)
 	for _, tc := range []struct {
-		name    string
-		call    handlers.Call
-		level   zapcore.Level
-		msg     string // "" for no line
-		stack   bool
-		outcome string
+		name string
+		call handlers.Call
+		want []string // level and message of each line
 	}{
-		{name: "ok", call: handlers.Call{Ctx: ctx, Outcome: handlers.OutcomeOK, Attempt: 1}},
-		{name: "retried", call: handlers.Call{Ctx: ctx, Outcome: handlers.OutcomeRetried, Err: plain, Attempt: 1}},
-		{name: "panic", call: handlers.Call{Ctx: ctx, Outcome: handlers.OutcomePanic, Err: panicErr, Attempt: 1},
-			level: zapcore.ErrorLevel, msg: "fxbus: handler panicked", stack: true, outcome: "panic"},
-		{name: "panic dead-lettered", call: handlers.Call{Ctx: ctx, Outcome: handlers.OutcomeDeadLettered, Err: panicErr, Attempt: 3},
-			level: zapcore.ErrorLevel, msg: "fxbus: handler panicked", stack: true, outcome: "dead-lettered"},
+		{"ok", call(handlers.OutcomeOK, handlers.FateHandled, nil, 1), nil},
+		{"retried", call(handlers.OutcomeError, handlers.FateRetried, plain, 1), nil},
+		{"panic retried", call(handlers.OutcomePanic, handlers.FateRetried, panicErr, 1), []string{panicked}},
+		{"panic discarded", call(handlers.OutcomePanic, handlers.FateDiscarded, panicErr, 1), []string{panicked}},
+		{"panic dead-lettered", call(handlers.OutcomePanic, handlers.FateDeadLettered, panicErr, 3), []string{panicked}},
+		{"panic unread", call(handlers.OutcomePanic, handlers.FateDeadLetterUnread, panicErr, 1), []string{panicked, unread}},
 		// A handler that returns the error of a PublishSync whose handler
 		// panicked did not panic itself.
-		{name: "nested panic", call: handlers.Call{Ctx: ctx, Outcome: handlers.OutcomeError, Err: fmt.Errorf("publish: %w", panicErr), Attempt: 1},
-			level: zapcore.WarnLevel, msg: "fxbus: handler failed", outcome: "error"},
-		{name: "panic retried", call: handlers.Call{Ctx: ctx, Outcome: handlers.OutcomeRetried, Err: panicErr, Attempt: 1},
-			level: zapcore.ErrorLevel, msg: "fxbus: handler panicked", stack: true, outcome: "retried"},
-		{name: "dead-lettered", call: handlers.Call{Ctx: ctx, Outcome: handlers.OutcomeDeadLettered, Err: plain, Attempt: 2},
-			level: zapcore.WarnLevel, msg: "fxbus: message dead-lettered", outcome: "dead-lettered"},
-		{name: "error", call: handlers.Call{Ctx: ctx, Outcome: handlers.OutcomeError, Err: plain, Attempt: 1},
-			level: zapcore.WarnLevel, msg: "fxbus: handler failed", outcome: "error"},
-		{name: "timeout", call: handlers.Call{Ctx: ctx, Outcome: handlers.OutcomeTimeout, Err: handlers.ErrTimeout, Attempt: 1},
-			level: zapcore.WarnLevel, msg: "fxbus: handler failed", outcome: "timeout"},
+		{"nested panic", call(handlers.OutcomeError, handlers.FateDiscarded, fmt.Errorf("publish: %w", panicErr), 1), []string{failed}},
+		{"dead-lettered", call(handlers.OutcomeError, handlers.FateDeadLettered, plain, 2), []string{dead}},
+		{"unread", call(handlers.OutcomeError, handlers.FateDeadLetterUnread, plain, 2), []string{unread}},
+		{"dead letter failed", call(handlers.OutcomeTimeout, handlers.FateDeadLetterFailed, handlers.ErrTimeout, 1), []string{lost}},
+		{"error", call(handlers.OutcomeError, handlers.FateDiscarded, plain, 1), []string{failed}},
+		{"timeout", call(handlers.OutcomeTimeout, handlers.FateDiscarded, handlers.ErrTimeout, 1), []string{failed}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g, logs, _ := newTestLog(zapcore.DebugLevel)
 			g.Observer().Bind("orders", "saver").Observe(tc.call)
-			got := logs.AllUntimed()
-			if tc.msg == "" {
-				if len(got) != 0 {
-					t.Errorf("wrote %v, want nothing", got)
+			var got []string
+			for _, e := range logs.AllUntimed() {
+				got = append(got, e.Level.String()+" "+e.Message)
+				f := e.ContextMap()
+				if f["correlation_id"] != id.String() || f["topic"] != "orders" || f["subscriber"] != "saver" ||
+					f["outcome"] != tc.call.Outcome.String() || f["then"] != tc.call.Fate.String() ||
+					f["attempt"] != int64(tc.call.Attempt) || f["error"] != tc.call.Err.Error() ||
+					f["dead_letter_topic"] != nilIfEmpty(tc.call.DeadLetterTopic) {
+					t.Errorf("%q: fields %v", e.Message, f)
 				}
-				return
+				if _, ok := f["stack"]; ok {
+					t.Errorf("%q: a stack field: the stack goes in the entry's stack trace", e.Message)
+				}
+				if want := e.Message == "fxbus: handler panicked"; want != strings.Contains(e.Stack, "goroutine 1") {
+					t.Errorf("%q: stack %q", e.Message, e.Stack)
+				}
 			}
-			if len(got) != 1 {
-				t.Fatalf("wrote %d lines, want 1", len(got))
-			}
-			e, f := got[0], got[0].ContextMap()
-			if e.Level != tc.level || e.Message != tc.msg {
-				t.Errorf("line %v %q, want %v %q", e.Level, e.Message, tc.level, tc.msg)
-			}
-			if f["correlation_id"] != id.String() || f["topic"] != "orders" || f["subscriber"] != "saver" ||
-				f["outcome"] != tc.outcome || f["attempt"] != int64(tc.call.Attempt) || f["error"] != tc.call.Err.Error() {
-				t.Errorf("fields %v", f)
-			}
-			if st, _ := f["stack"].(string); tc.stack != strings.Contains(st, "goroutine 1") {
-				t.Errorf("stack field %q, want stack: %v", st, tc.stack)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("lines %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// With a logger that adds stack traces to errors (zap.NewProduction does),
+// a panic's line carries the panic's stack, once, and not the logger's own.
+func TestLogPanicStackOnce(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	g := NewLog(zap.New(core, zap.AddStacktrace(zapcore.ErrorLevel)))
+	pe := &bus.PanicError{Value: "boom", Stack: []byte("goroutine 7 [running]:\nshop.(*Saver).Handle()\n\tsaver.go:12")}
+	g.Observer().Bind("orders", "saver").Observe(handlers.Call{
+		Ctx: context.Background(), Outcome: handlers.OutcomePanic, Fate: handlers.FateDiscarded, Err: pe, Attempt: 1})
+	got := logs.AllUntimed()
+	if len(got) != 1 {
+		t.Fatalf("%d lines, want 1", len(got))
+	}
+	if got[0].Stack != string(pe.Stack) {
+		t.Errorf("stack trace:\n%s\nwant the panic's:\n%s", got[0].Stack, pe.Stack)
+	}
+	if len(got[0].Context) != len(got[0].ContextMap()) || got[0].ContextMap()["stack"] != nil {
+		t.Errorf("fields %v: the stack must not be a field too", got[0].ContextMap())
+	}
+}
+
+// Drops that the subscriber's policy makes are the policy working: info,
+// at most a line per interval. Other drops are losses: warn.
+func TestLogDropLevels(t *testing.T) {
+	for _, tc := range []struct {
+		reason bus.DropReason
+		level  zapcore.Level
+	}{
+		{bus.ReasonFull, zapcore.InfoLevel},
+		{bus.ReasonEvicted, zapcore.InfoLevel},
+		{bus.ReasonTimeout, zapcore.InfoLevel},
+		{bus.ReasonCanceled, zapcore.WarnLevel},
+		{bus.ReasonUnsubscribed, zapcore.WarnLevel},
+		{bus.ReasonDisconnect, zapcore.WarnLevel},
+	} {
+		g, logs, _ := newTestLog(zapcore.DebugLevel)
+		for range 10 {
+			g.Hooks().Dropped(bus.DropEvent{Topic: "prices", Pattern: "prices", Subscriber: "ticker", Reason: tc.reason})
+		}
+		got := logs.AllUntimed()
+		if len(got) != 1 || got[0].Level != tc.level {
+			t.Errorf("%v: %d lines at %v, want 1 at %v", tc.reason, len(got), levelOf(got), tc.level)
+		}
+	}
+}
+
+func levelOf(es []observer.LoggedEntry) string {
+	if len(es) == 0 {
+		return "none"
+	}
+	return es[0].Level.String()
+}
+
+// A message that no subscription receives on a topic that handlers are
+// registered for is logged, and the line says whether it came before they
+// were subscribed; other topics' unrouted messages are not.
+func TestLogUnrouted(t *testing.T) {
+	g, logs, clock := newTestLog(zapcore.DebugLevel)
+	g.Watch([]string{"orders.placed", "jobs"})
+	h := g.Hooks()
+	for range 3 {
+		h.Unrouted("orders.placed")
+	}
+	h.Unrouted("metrics.tick")
+	got := logs.TakeAll()
+	if len(got) != 1 || got[0].Level != zapcore.WarnLevel || !strings.Contains(got[0].Message, "before the handlers were subscribed") ||
+		got[0].ContextMap()["topic"] != "orders.placed" {
+		t.Fatalf("before the start: %v, want one warning for orders.placed that says it came before the handlers", got)
+	}
+	g.setSubscribed(true)
+	clock.Add(DefaultLogInterval)
+	h.Unrouted("orders.placed")
+	got = logs.TakeAll()
+	if len(got) != 1 || !strings.Contains(got[0].Message, "their subscriptions have ended") || got[0].ContextMap()["suppressed"] != uint64(2) {
+		t.Fatalf("after the start: %v, want one warning with suppressed=2", got)
+	}
+	g.Watch(nil)
+	h.Unrouted("jobs")
+	if got := logs.TakeAll(); len(got) != 0 {
+		t.Errorf("after Watch(nil): %v, want nothing", got)
 	}
 }
 
 func TestLogObserverRateLimit(t *testing.T) {
 	g, logs, clock := newTestLog(zapcore.DebugLevel)
 	obs := g.Observer().Bind("orders", "saver")
-	call := handlers.Call{Ctx: context.Background(), Outcome: handlers.OutcomePanic, Err: &bus.PanicError{Value: 1}, Attempt: 1}
+	call := handlers.Call{Ctx: context.Background(), Outcome: handlers.OutcomePanic, Fate: handlers.FateRetried, Err: &bus.PanicError{Value: 1}, Attempt: 1}
 	for range 50 {
 		obs.Observe(call)
 	}
@@ -209,7 +305,7 @@ func TestLogTopicFromContext(t *testing.T) {
 	}
 	obs := g.Observer().Bind("orders.*", "h")
 	sub, err := bus.Handle(ctx, b, "orders.*", func(ctx context.Context, v int) error {
-		obs.Observe(handlers.Call{Ctx: ctx, Outcome: handlers.OutcomeError, Err: errors.New("x"), Attempt: 1})
+		obs.Observe(handlers.Call{Ctx: ctx, Outcome: handlers.OutcomeError, Fate: handlers.FateDiscarded, Err: errors.New("x"), Attempt: 1})
 		return nil
 	})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/quote"
 	"github.com/fxbus/fxbus/metrics"
 )
 
@@ -62,7 +63,7 @@ func (d Declaration) Source() string { return d.source }
 // String describes the declaration as the code that makes it reads, and
 // where that code is when known.
 func (d Declaration) String() string {
-	s := fmt.Sprintf("fxbus.Topic[%s](%q)", d.typ, d.name)
+	s := fmt.Sprintf("fxbus.Topic[%s](%s)", d.typ, quote.String(d.name))
 	if d.source != "" {
 		s += " in " + d.source
 	}
@@ -79,8 +80,16 @@ type Options struct {
 	Log *Log
 
 	// Registerer, when set, gets the bus's metrics (see package metrics)
-	// from Start to Stop. Nil: no metrics.
+	// from Start to Stop, and the handlers' calls are observed for them.
+	// Nil: no metrics are registered.
 	Registerer prometheus.Registerer
+
+	// Metrics, when set, is the bus's *metrics.Metrics, made by
+	// metrics.New with a nil Registerer (fxbus.Module provides one, so
+	// that tests can read its Collector): Start registers it on
+	// Registerer, if set, instead of making one. Stop closes it either
+	// way.
+	Metrics *metrics.Metrics
 
 	// Topics are the topics the app declares. Start declares each on the
 	// bus, and fails for a handler whose topic is neither declared here nor
@@ -103,6 +112,10 @@ type Options struct {
 	// Observer, when set, also sees every handler call, after the Log's and
 	// the metrics' observers (for tracing, or for tests).
 	Observer handlers.Observer
+
+	// Wait, when set, replaces the wait between a handler's attempts (see
+	// handlers.Env). Nil waits on a real timer.
+	Wait func(ctx context.Context, d time.Duration) error
 }
 
 // Runner subscribes an app's handlers to a bus at Start and shuts the bus
@@ -113,10 +126,11 @@ type Runner struct {
 	opts Options
 	log  *zap.Logger
 
-	mu      sync.Mutex
-	started bool
-	subs    []handlers.Subscription
-	metrics *metrics.Metrics
+	mu       sync.Mutex
+	started  bool
+	subs     []handlers.Subscription
+	metrics  *metrics.Metrics // closed at Stop
+	observed bool             // the handlers are observed for metrics
 }
 
 // New returns a Runner for the handler registrations regs on b. It keeps its
@@ -132,6 +146,13 @@ func New(b *bus.Bus, regs []handlers.Registration, opts Options) *Runner {
 	if opts.KillGrace <= 0 {
 		opts.KillGrace = time.Second
 	}
+	topics := make([]string, 0, len(regs))
+	for _, r := range regs {
+		if !isPattern(r.Topic()) {
+			topics = append(topics, r.Topic())
+		}
+	}
+	opts.Log.Watch(topics)
 	return &Runner{b: b, regs: regs, opts: opts, log: opts.Log.Logger()}
 }
 
@@ -170,14 +191,10 @@ func (r *Runner) Start(ctx context.Context) error {
 	if err := r.declare(); err != nil {
 		return r.fail(ctx, err)
 	}
-	if r.opts.Registerer != nil {
-		m, err := metrics.New(r.opts.Registerer, r.b)
-		if err != nil {
-			return r.fail(ctx, fmt.Errorf("lifecycle: start: registering the bus's metrics: %w", err))
-		}
-		r.metrics = m
+	if err := r.startMetrics(); err != nil {
+		return r.fail(ctx, fmt.Errorf("lifecycle: start: registering the bus's metrics: %w", err))
 	}
-	env := handlers.Env{Observer: Observers(r.opts.Log.Observer(), r.metricsObserver(), r.opts.Observer)}
+	env := handlers.Env{Observer: Observers(r.opts.Log.Observer(), r.metricsObserver(), r.opts.Observer), Wait: r.opts.Wait}
 	for _, reg := range r.regs {
 		// The subscription lives until Stop closes the bus, not as long as
 		// the start context.
@@ -190,13 +207,35 @@ func (r *Runner) Start(ctx context.Context) error {
 			zap.String("topic", reg.Topic()), zap.String("subscriber", s.Name()),
 			zap.Stringer("type", reg.Type()), zap.String("source", reg.Source()))
 	}
+	r.opts.Log.setSubscribed(true)
+	return nil
+}
+
+// startMetrics registers the bus's metrics when there is a Registerer, on
+// the Metrics of the Options if set; the handlers are observed for them
+// only then.
+func (r *Runner) startMetrics() error {
+	r.metrics = r.opts.Metrics
+	if r.opts.Registerer == nil {
+		return nil
+	}
+	if r.metrics == nil {
+		m, err := metrics.New(r.opts.Registerer, r.b)
+		if err != nil {
+			return err
+		}
+		r.metrics = m
+	} else if err := r.metrics.Register(r.opts.Registerer); err != nil {
+		return err
+	}
+	r.observed = true
 	return nil
 }
 
 var errNilBus = errors.New("lifecycle: the Runner has a nil *bus.Bus: pass the bus to lifecycle.New")
 
 func (r *Runner) metricsObserver() handlers.Observer {
-	if r.metrics == nil {
+	if !r.observed {
 		return nil
 	}
 	return r.metrics.Observer()
@@ -242,8 +281,8 @@ func (r *Runner) declare() error {
 			continue
 		}
 		if !isPattern(topic) && !declared[topic] && !isDeadLetter(reg.Type()) {
-			errs = append(errs, fmt.Errorf("lifecycle: %s: no topic %q is declared: add fxbus.Topic[%s](%q) to the app's options (or lifecycle.Declare to Options.Topics)",
-				reg, topic, typeString(reg.Type()), topic))
+			errs = append(errs, fmt.Errorf("lifecycle: %s: no topic %s is declared: add fxbus.Topic[%s](%[2]s) to the app's options (or lifecycle.Declare to Options.Topics)",
+				reg, quote.String(topic), typeString(reg.Type())))
 		}
 	}
 	return errors.Join(errs...)
@@ -294,7 +333,7 @@ func (r *Runner) fail(ctx context.Context, err error) error {
 func (r *Runner) closeMetrics() {
 	if r.metrics != nil {
 		r.metrics.Close()
-		r.metrics = nil
+		r.metrics, r.observed = nil, false
 	}
 }
 

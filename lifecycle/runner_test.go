@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/goleak"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/metrics"
 )
 
 func testContext(t *testing.T) context.Context {
@@ -431,5 +433,109 @@ func TestDrainContext(t *testing.T) {
 				t.Errorf("drain deadline %v from now (set: %v), want %v", dl.Sub(now), ok, tc.want)
 			}
 		})
+	}
+}
+
+// Options.Metrics: the Runner registers the Metrics it is given on the
+// Registerer and observes the handlers for it; without a Registerer it
+// registers nothing and observes nothing, and the collector still serves
+// the counters. Stop closes it either way.
+func TestRunnerMetricsOption(t *testing.T) {
+	for _, withReg := range []bool{true, false} {
+		t.Run(fmt.Sprint("registerer ", withReg), func(t *testing.T) {
+			b := bus.New()
+			m, err := metrics.New(nil, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := Options{Metrics: m, Topics: []Declaration{Declare[int]("jobs")}}
+			reg := prometheus.NewPedanticRegistry()
+			if withReg {
+				opts.Registerer = reg
+			}
+			r := New(b, []handlers.Registration{handlers.RegisterFunc("jobs", nop[int], handlers.Name("w"))}, opts)
+			ctx := testContext(t)
+			if err := r.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			top, _ := bus.NewTopic[int](b, "jobs")
+			if err := top.PublishSync(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+			ok := prometheus.Labels{"topic": "jobs", "subscriber": "w", "outcome": "ok"}
+			if n := testutil.CollectAndCount(m.Series("fxbus_handler_calls_total", ok)); n != map[bool]int{true: 1, false: 0}[withReg] {
+				t.Errorf("%d ok-call series", n)
+			}
+			if got := testutil.ToFloat64(m.Series("fxbus_events_delivered_total", prometheus.Labels{"subscriber": "w"})); got != 1 {
+				t.Errorf("delivered = %v, want 1", got)
+			}
+			if n, err := testutil.GatherAndCount(reg, "fxbus_events_delivered_total"); err != nil || n != map[bool]int{true: 1, false: 0}[withReg] {
+				t.Errorf("registry has %d delivered series (%v)", n, err)
+			}
+			if err := r.Stop(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n := testutil.CollectAndCount(m.Collector()); n != 0 {
+				t.Errorf("%d series after Stop, want 0: Stop closes the Metrics", n)
+			}
+		})
+	}
+}
+
+// Options.Wait replaces the wait between a handler's attempts.
+func TestRunnerWait(t *testing.T) {
+	b := bus.New()
+	var waits atomic.Int32
+	r := New(b, []handlers.Registration{handlers.RegisterFunc("jobs", func(context.Context, int) error { return errors.New("no") },
+		handlers.Retry(3, handlers.Backoff(time.Hour, time.Hour)), handlers.NoDeadLetters())}, Options{
+		Topics: []Declaration{Declare[int]("jobs")},
+		Wait: func(ctx context.Context, _ time.Duration) error {
+			waits.Add(1)
+			return ctx.Err()
+		},
+	})
+	ctx := testContext(t)
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	top, _ := bus.NewTopic[int](b, "jobs")
+	if err := top.PublishSync(ctx, 1); err == nil || waits.Load() != 2 {
+		t.Errorf("PublishSync = %v after %d waits, want the handler's error after 2", err, waits.Load())
+	}
+	if err := r.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The Runner tells the Log its handlers' topics, so that a message that
+// reaches no subscription there is logged: before Start, published through
+// the bus's own topic, it says it came before the handlers.
+func TestRunnerWatchesHandlers(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	log := NewLog(zap.New(core))
+	b := bus.New(bus.WithHooks(log.Hooks()))
+	r := New(b, []handlers.Registration{
+		handlers.RegisterFunc("orders.placed", nop[int], handlers.Name("audit")),
+		// A pattern's topics may carry other types: not watched.
+		handlers.RegisterFunc("metrics.*", nop[string], handlers.Name("gauges")),
+	}, Options{Log: log})
+	top, _ := bus.NewTopic[int](b, "orders.placed")
+	other, _ := bus.NewTopic[int](b, "metrics.tick")
+	ctx := testContext(t)
+	_ = top.Publish(ctx, 1)
+	_ = other.Publish(ctx, 1)
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = top.Publish(ctx, 2)
+	if err := r.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lines := logs.FilterField(zap.String("topic", "orders.placed")).FilterLevelExact(zapcore.WarnLevel).All()
+	if len(lines) != 1 || !strings.Contains(lines[0].Message, "before the handlers were subscribed") {
+		t.Errorf("warnings for orders.placed: %v, want one about the publish before Start", lines)
+	}
+	if n := logs.FilterField(zap.String("topic", "metrics.tick")).Len(); n != 0 {
+		t.Errorf("%d lines about metrics.tick, which no handler is registered for", n)
 	}
 }

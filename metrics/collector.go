@@ -23,6 +23,10 @@ const (
 // on it. Its subscriber label is empty: nobody was there.
 const ReasonDeadLetterUnhandled = "dead-letter-unhandled"
 
+// labelThen is the label of fxbus_handler_failures_total: what became of the
+// message after the failed call (handlers.Fate).
+const labelThen = "then"
+
 // outcomeLabels are the values of the outcome label, indexed by
 // handlers.Outcome.
 var outcomeLabels = func() []string {
@@ -33,13 +37,23 @@ var outcomeLabels = func() []string {
 	return l
 }()
 
+// thenLabels are the values of the then label, indexed by handlers.Fate:
+// "" for FateHandled, which is no failure.
+var thenLabels = func() []string {
+	l := []string{""}
+	for f := handlers.FateRetried; f.String() != "unknown"; f++ {
+		l = append(l, f.String())
+	}
+	return l
+}()
+
 // collector is the one prometheus.Collector of the fxbus metrics on a
 // registry. It serves every bus exported there (its members): the counters
 // and gauges are read from each bus's Stats at scrape time and summed per
 // label set; the handler histogram and call counters are shared vectors fed
 // by the members' observers.
 type collector struct {
-	reg     prometheus.Registerer // the one it was registered on
+	reg     prometheus.Registerer // the one it was registered on; nil while it is not
 	buckets []float64
 	factor  float64
 
@@ -53,6 +67,8 @@ type collector struct {
 	capacity    *prometheus.Desc
 	duration    *prometheus.HistogramVec
 	calls       *prometheus.CounterVec
+	failures    *prometheus.CounterVec
+	descs       map[string]*prometheus.Desc // every metric's, by name
 
 	reasons     []string               // label values, by index
 	reasonIndex map[bus.DropReason]int // index into reasons
@@ -64,13 +80,12 @@ type collector struct {
 
 type labelPair struct{ topic, subscriber string }
 
-func newCollector(reg prometheus.Registerer, cfg *config) *collector {
+func newCollector(cfg *config) *collector {
 	cl := cfg.constLabels
 	desc := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help, labels, cl)
 	}
 	c := &collector{
-		reg:     reg,
 		buckets: cfg.buckets,
 		factor:  cfg.factor,
 		published: desc("fxbus_events_published_total",
@@ -103,12 +118,18 @@ func newCollector(reg prometheus.Registerer, cfg *config) *collector {
 		}, []string{labelTopic, labelSubscriber}),
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name:        "fxbus_handler_calls_total",
-			Help:        "Handler calls (each attempt), by outcome.",
+			Help:        "Handler calls (each attempt), by what the call did: ok, error, panic or timeout.",
 			ConstLabels: cl,
 		}, []string{labelTopic, labelSubscriber, labelOutcome}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name:        "fxbus_handler_failures_total",
+			Help:        "Failed handler calls (each attempt), by what became of the message then: retried, or where it went after its last attempt.",
+			ConstLabels: cl,
+		}, []string{labelTopic, labelSubscriber, labelThen}),
 		reasonIndex: make(map[bus.DropReason]int),
 		refs:        make(map[labelPair]int),
 	}
+	c.descs = describe(c)
 	for i, r := range bus.DropReasons() {
 		c.reasons = append(c.reasons, r.String())
 		c.reasonIndex[r] = i
@@ -128,6 +149,25 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	c.duration.Describe(ch)
 	c.calls.Describe(ch)
+	c.failures.Describe(ch)
+}
+
+// describe returns the descriptions of c's metrics by name.
+func describe(c *collector) map[string]*prometheus.Desc {
+	ch := make(chan *prometheus.Desc, 16)
+	c.Describe(ch)
+	close(ch)
+	names := []string{
+		"fxbus_events_published_total", "fxbus_events_unrouted_total", "fxbus_events_delivered_total",
+		"fxbus_events_dropped_total", "fxbus_subscriber_disconnects_total", "fxbus_subscribers",
+		"fxbus_queue_depth", "fxbus_queue_capacity", "fxbus_handler_duration_seconds",
+		"fxbus_handler_calls_total", "fxbus_handler_failures_total",
+	}
+	descs := make(map[string]*prometheus.Desc, len(names))
+	for _, n := range names { // Describe sends them in this order
+		descs[n] = <-ch
+	}
+	return descs
 }
 
 type topicAgg struct {
@@ -149,6 +189,32 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	members := slices.Clone(c.members)
 	c.mu.Unlock()
 
+	topics, subs := c.aggregate(members)
+	for name, t := range topics {
+		ch <- prometheus.MustNewConstMetric(c.published, prometheus.CounterValue, float64(t.published), name)
+		ch <- prometheus.MustNewConstMetric(c.unrouted, prometheus.CounterValue, float64(t.unrouted), name)
+		ch <- prometheus.MustNewConstMetric(c.subscribers, prometheus.GaugeValue, float64(t.subscribers), name)
+		if t.deadLetter {
+			ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(t.unhandled),
+				name, "", ReasonDeadLetterUnhandled)
+		}
+	}
+	for k, s := range subs {
+		ch <- prometheus.MustNewConstMetric(c.delivered, prometheus.CounterValue, float64(s.delivered), k.topic, k.subscriber)
+		for i, n := range s.dropped {
+			ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(n), k.topic, k.subscriber, c.reasons[i])
+		}
+		ch <- prometheus.MustNewConstMetric(c.disconnects, prometheus.CounterValue, float64(s.disconnects), k.topic, k.subscriber)
+		ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(s.queued), k.topic, k.subscriber)
+		ch <- prometheus.MustNewConstMetric(c.capacity, prometheus.GaugeValue, float64(s.capacity), k.topic, k.subscriber)
+	}
+	c.duration.Collect(ch)
+	c.calls.Collect(ch)
+	c.failures.Collect(ch)
+}
+
+// aggregate sums the members' Stats per topic and per subscriber.
+func (c *collector) aggregate(members []*Metrics) (map[string]*topicAgg, map[labelPair]*subAgg) {
 	topics := make(map[string]*topicAgg)
 	subs := make(map[labelPair]*subAgg)
 	nReasons := len(c.reasons) - 1 // the bus's own; dead-letter-unhandled is per topic
@@ -186,27 +252,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-
-	for name, t := range topics {
-		ch <- prometheus.MustNewConstMetric(c.published, prometheus.CounterValue, float64(t.published), name)
-		ch <- prometheus.MustNewConstMetric(c.unrouted, prometheus.CounterValue, float64(t.unrouted), name)
-		ch <- prometheus.MustNewConstMetric(c.subscribers, prometheus.GaugeValue, float64(t.subscribers), name)
-		if t.deadLetter {
-			ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(t.unhandled),
-				name, "", ReasonDeadLetterUnhandled)
-		}
-	}
-	for k, s := range subs {
-		ch <- prometheus.MustNewConstMetric(c.delivered, prometheus.CounterValue, float64(s.delivered), k.topic, k.subscriber)
-		for i, n := range s.dropped {
-			ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(n), k.topic, k.subscriber, c.reasons[i])
-		}
-		ch <- prometheus.MustNewConstMetric(c.disconnects, prometheus.CounterValue, float64(s.disconnects), k.topic, k.subscriber)
-		ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(s.queued), k.topic, k.subscriber)
-		ch <- prometheus.MustNewConstMetric(c.capacity, prometheus.GaugeValue, float64(s.capacity), k.topic, k.subscriber)
-	}
-	c.duration.Collect(ch)
-	c.calls.Collect(ch)
+	return topics, subs
 }
 
 // unbind forgets the labels p of a member that closes; the handler series
@@ -220,5 +266,8 @@ func (c *collector) unbind(p labelPair) {
 	c.duration.DeleteLabelValues(p.topic, p.subscriber)
 	for _, o := range outcomeLabels {
 		c.calls.DeleteLabelValues(p.topic, p.subscriber, o)
+	}
+	for _, t := range thenLabels[1:] {
+		c.failures.DeleteLabelValues(p.topic, p.subscriber, t)
 	}
 }

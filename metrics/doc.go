@@ -24,7 +24,8 @@
 //	| `fxbus_queue_depth`                  | gauge     | `topic`, `subscriber`            | events waiting in the subscriber's queue or being handled: the in-process consumer lag           |
 //	| `fxbus_queue_capacity`               | gauge     | `topic`, `subscriber`            | the subscriber's queue size (Buffer): waiting events beyond it are blocked or dropped by policy |
 //	| `fxbus_handler_duration_seconds`     | histogram | `topic`, `subscriber`            | duration of each handler call (each attempt), in seconds; classic buckets and a native histogram |
-//	| `fxbus_handler_calls_total`          | counter   | `topic`, `subscriber`, `outcome` | handler calls (each attempt), by outcome                                                         |
+//	| `fxbus_handler_calls_total`          | counter   | `topic`, `subscriber`, `outcome` | handler calls (each attempt), by what the call did: a panic counts as a panic whatever came next |
+//	| `fxbus_handler_failures_total`       | counter   | `topic`, `subscriber`, `then`    | failed handler calls, by what became of the message: retried, or where it went when given up     |
 //
 // The labels:
 //
@@ -41,9 +42,16 @@
 //     subscriber="" when a dead letter is published there and nothing
 //     subscribes to it (an unrouted publish on a topic whose name ends in
 //     handlers.DeadLetterSuffix, or that DeadLetterTopics picks).
-//   - outcome: ok, error, panic, timeout, retried, dead-lettered
-//     (handlers.Outcome). A message tried three times and then
-//     dead-lettered counts retried twice and dead-lettered once.
+//   - outcome: ok, error, panic, timeout (handlers.Outcome): what the call
+//     did, whatever happened to the message next. A message that panics
+//     three times and is then dead-lettered counts outcome="panic" three
+//     times.
+//   - then: what became of the message after a failed call
+//     (handlers.Fate): retried, dead-lettered (to a dead-letter topic that
+//     something subscribes to), dead-letter-unread (to one that nothing
+//     subscribes to: lost), dead-letter-failed (the dead letter could not
+//     be published: lost), discarded (handlers.NoDeadLetters). The message
+//     above counts then="retried" twice and then="dead-lettered" once.
 //
 // # Accounting
 //
@@ -59,6 +67,14 @@
 // Handler series exist for handlers subscribed with handlers.Env's Observer
 // set to Observer(); fxbus_events_delivered_total counts messages, while
 // fxbus_handler_calls_total counts attempts.
+//
+// # In tests
+//
+// Collector returns the fxbus collector, for prometheus/testutil's
+// CollectAndCount, CollectAndLint and CollectAndCompare; Series narrows it
+// to one series, for testutil.ToFloat64. New with a nil Registerer makes a
+// Metrics that is registered nowhere; fxbus.Module provides the
+// *metrics.Metrics it exports.
 //
 // # Several buses on one registry
 //

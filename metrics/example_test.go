@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/fxbus/fxbus/bus"
@@ -44,9 +45,11 @@ func Example() {
 	// fxbus_subscribers{topic="orders.created"} 1
 }
 
-// The observer feeds the handler duration histogram and the outcome
-// counters. The handlers package binds it once per subscription (through
-// handlers.Env); here it is driven by hand.
+// The observer feeds the handler duration histogram and the handler
+// counters: a call that panicked counts as a panic, and what became of the
+// message (here: retried) counts on its own. The handlers package binds
+// the observer once per subscription (through handlers.Env); here it is
+// driven by hand.
 func ExampleMetrics_Observer() {
 	b := bus.New()
 	reg := prometheus.NewRegistry()
@@ -57,15 +60,38 @@ func ExampleMetrics_Observer() {
 	defer m.Close()
 
 	calls := m.Observer().Bind("orders.created", "billing")
-	calls.Observe(handlers.Call{Duration: 5 * time.Millisecond, Outcome: handlers.OutcomeRetried, Attempt: 1})
+	calls.Observe(handlers.Call{Duration: 5 * time.Millisecond, Outcome: handlers.OutcomePanic, Fate: handlers.FateRetried, Attempt: 1})
 	calls.Observe(handlers.Call{Duration: 50 * time.Millisecond, Outcome: handlers.OutcomeOK, Attempt: 2})
 
 	printNonZero(reg)
 	_ = b.Close(context.Background())
 	// Output:
 	// fxbus_handler_calls_total{outcome="ok",subscriber="billing",topic="orders.created"} 1
-	// fxbus_handler_calls_total{outcome="retried",subscriber="billing",topic="orders.created"} 1
+	// fxbus_handler_calls_total{outcome="panic",subscriber="billing",topic="orders.created"} 1
 	// fxbus_handler_duration_seconds_count{subscriber="billing",topic="orders.created"} 2
+	// fxbus_handler_failures_total{subscriber="billing",then="retried",topic="orders.created"} 1
+}
+
+// Collector and Series give prometheus/testutil the fxbus metrics, without a
+// registry of one's own: CollectAndCount and CollectAndLint take the
+// collector, ToFloat64 one series.
+func ExampleMetrics_Series() {
+	b := bus.New()
+	defer func() { _ = b.Close(context.Background()) }()
+	m, err := metrics.New(nil, b) // nil: not registered anywhere
+	if err != nil {
+		panic(err)
+	}
+	defer m.Close()
+	orders, _ := bus.NewTopic[string](b, "orders.created")
+	_ = orders.Publish(context.Background(), "A-1")
+	_ = orders.Publish(context.Background(), "A-2")
+
+	fmt.Println(testutil.ToFloat64(m.Series("fxbus_events_unrouted_total", prometheus.Labels{"topic": "orders.created"})))
+	fmt.Println(testutil.CollectAndCount(m.Collector(), "fxbus_events_published_total"))
+	// Output:
+	// 2
+	// 1
 }
 
 // printNonZero prints the series of reg that are not zero, sorted.

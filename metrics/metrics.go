@@ -17,12 +17,14 @@ import (
 // Metrics exports one bus's stats and handler durations to Prometheus.
 type Metrics struct {
 	b          *bus.Bus
-	c          *collector // nil when New had no Registerer
+	cfg        *config
 	deadLetter func(topic string) bool
 
-	mu     sync.Mutex
-	closed bool
-	bound  map[labelPair]struct{} // labels of the observers bound so far
+	mu         sync.Mutex
+	c          *collector // its own, or the one it joined on a registry
+	registered bool
+	closed     bool
+	bound      map[labelPair]struct{} // labels of the observers bound so far
 }
 
 // New exports b's metrics on reg and returns the handle that stops it.
@@ -30,8 +32,10 @@ type Metrics struct {
 // A second bus on the same registry (two apps in one test binary) shares
 // the collector registered by the first: series with the same labels are
 // summed, unless ConstLabels gives each bus its own values. The histogram
-// settings (Buckets, NativeHistogram) must then match. With a nil reg,
-// nothing is exported: Observer returns nil and Close does nothing.
+// settings (Buckets, NativeHistogram) must then match.
+//
+// With a nil reg nothing is registered: Collector still serves the metrics
+// (for prometheus/testutil), and Register registers them later.
 //
 // New never uses prometheus.DefaultRegisterer unless it is passed as reg.
 func New(reg prometheus.Registerer, b *bus.Bus, opts ...Option) (*Metrics, error) {
@@ -42,34 +46,60 @@ func New(reg prometheus.Registerer, b *bus.Bus, opts ...Option) (*Metrics, error
 	if err != nil {
 		return nil, err
 	}
-	m := &Metrics{b: b, deadLetter: cfg.deadLetter, bound: make(map[labelPair]struct{})}
+	m := &Metrics{b: b, cfg: cfg, deadLetter: cfg.deadLetter, bound: make(map[labelPair]struct{})}
+	m.c = newCollector(cfg)
+	m.c.members = []*Metrics{m}
 	if reg == nil {
 		return m, nil
 	}
-	// New and Close take regMu, so that a collector found registered is
-	// never one that Close is unregistering.
+	if err := m.Register(reg); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Register registers the metrics of a Metrics made by New with a nil
+// Registerer on reg, as New does. Call it once, before Observer's
+// observers are bound: they feed the collector that Register may swap for
+// the one already on reg.
+func (m *Metrics) Register(reg prometheus.Registerer) error {
+	if reg == nil {
+		return errors.New("metrics: Register(nil): pass the registry to export on")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case m.closed:
+		return errors.New("metrics: Register after Close: make a new Metrics")
+	case m.registered:
+		return errors.New("metrics: Register called twice: a Metrics is exported on one registry")
+	case len(m.bound) > 0:
+		return errors.New("metrics: Register after an observer was bound: register first")
+	}
+	// New, Register and Close take regMu, so that a collector found
+	// registered is never one that Close is unregistering.
 	regMu.Lock()
 	defer regMu.Unlock()
-	c := newCollector(reg, cfg)
-	c.members = []*Metrics{m}
-	err = reg.Register(c)
+	m.c.reg = reg
+	err := reg.Register(m.c)
 	if err == nil {
-		m.c = c
-		return m, nil
+		m.registered = true
+		return nil
 	}
+	m.c.reg = nil
 	var are prometheus.AlreadyRegisteredError
 	if !errors.As(err, &are) {
-		return nil, fmt.Errorf("metrics: register the fxbus collector: %w", err)
+		return fmt.Errorf("metrics: register the fxbus collector: %w", err)
 	}
 	ec, ok := are.ExistingCollector.(*collector)
 	if !ok {
-		return nil, fmt.Errorf("metrics: another collector (%T) already exports the fxbus metrics on this registry", are.ExistingCollector)
+		return fmt.Errorf("metrics: another collector (%T) already exports the fxbus metrics on this registry", are.ExistingCollector)
 	}
-	if err := ec.join(m, cfg); err != nil {
-		return nil, err
+	if err := ec.join(m, m.cfg); err != nil {
+		return err
 	}
-	m.c = ec
-	return m, nil
+	m.c, m.registered = ec, true
+	return nil
 }
 
 // regMu serialises registering and unregistering collectors, which happen
@@ -94,12 +124,34 @@ func (c *collector) join(m *Metrics, cfg *config) error {
 }
 
 // Observer returns the handler observer that feeds the duration histogram
-// and the outcome counters. It is nil when New had no Registerer.
+// and the handler counters (outcomes and failures).
 func (m *Metrics) Observer() handlers.Observer {
-	if m.c == nil {
-		return nil
-	}
 	return observer{m}
+}
+
+// Collector returns the fxbus metrics as a prometheus.Collector, for
+// prometheus/testutil's CollectAndCount, CollectAndLint and
+// CollectAndCompare: the collector registered on the Metrics' registry
+// (shared with the other buses exported there), or its own one when it is
+// not registered. For testutil.ToFloat64, which wants one series, use
+// Series.
+func (m *Metrics) Collector() prometheus.Collector {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.c
+}
+
+// Series returns a collector of the series of the fxbus metric called name
+// whose labels have the values in labels, for testutil.ToFloat64:
+//
+//	testutil.ToFloat64(m.Series("fxbus_handler_calls_total",
+//		prometheus.Labels{"topic": "orders", "subscriber": "billing", "outcome": "panic"}))
+//
+// Labels left out match any value (ToFloat64 then panics if that leaves
+// more than one series). An unknown name yields one invalid metric whose
+// error says so.
+func (m *Metrics) Series(name string, labels prometheus.Labels) prometheus.Collector {
+	return &series{m: m, name: name, labels: labels}
 }
 
 // Close stops exporting the bus's metrics: its counters and gauges leave
@@ -120,11 +172,10 @@ func (m *Metrics) Close() {
 	m.mu.Unlock()
 
 	c := m.c
-	if c == nil {
-		return
+	if m.registered {
+		regMu.Lock()
+		defer regMu.Unlock()
 	}
-	regMu.Lock()
-	defer regMu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if i := slices.Index(c.members, m); i >= 0 {
@@ -133,7 +184,7 @@ func (m *Metrics) Close() {
 	for p := range bound {
 		c.unbind(p)
 	}
-	if len(c.members) == 0 {
+	if m.registered && len(c.members) == 0 {
 		// Under c.mu: the registry calls Describe, which takes no lock. A
 		// collector the registry does not give back stays usable, empty.
 		c.reg.Unregister(c)

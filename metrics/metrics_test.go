@@ -64,19 +64,15 @@ fxbus_subscribers{topic="t"} 3
 # TYPE fxbus_queue_depth gauge
 fxbus_queue_depth{subscriber="only2",topic="t"} 2
 fxbus_queue_depth{subscriber="s",topic="t"} 3
-# HELP fxbus_handler_calls_total Handler calls (each attempt), by outcome.
+# HELP fxbus_handler_calls_total Handler calls (each attempt), by what the call did: ok, error, panic or timeout.
 # TYPE fxbus_handler_calls_total counter
-fxbus_handler_calls_total{outcome="dead-lettered",subscriber="h",topic="t"} 0
 fxbus_handler_calls_total{outcome="error",subscriber="h",topic="t"} 0
 fxbus_handler_calls_total{outcome="ok",subscriber="h",topic="t"} 2
 fxbus_handler_calls_total{outcome="panic",subscriber="h",topic="t"} 0
-fxbus_handler_calls_total{outcome="retried",subscriber="h",topic="t"} 0
 fxbus_handler_calls_total{outcome="timeout",subscriber="h",topic="t"} 0
-fxbus_handler_calls_total{outcome="dead-lettered",subscriber="h2",topic="t"} 0
 fxbus_handler_calls_total{outcome="error",subscriber="h2",topic="t"} 0
 fxbus_handler_calls_total{outcome="ok",subscriber="h2",topic="t"} 1
 fxbus_handler_calls_total{outcome="panic",subscriber="h2",topic="t"} 0
-fxbus_handler_calls_total{outcome="retried",subscriber="h2",topic="t"} 0
 fxbus_handler_calls_total{outcome="timeout",subscriber="h2",topic="t"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(both), twoBusNames...); err != nil {
@@ -196,7 +192,7 @@ func TestNewErrors(t *testing.T) {
 			name: "foreign collector",
 			setup: func(reg *prometheus.Registry) {
 				m, _ := New(nil, b)
-				reg.MustRegister(&foreign{newCollector(nil, &config{buckets: DefaultBuckets})})
+				reg.MustRegister(&foreign{newCollector(&config{buckets: DefaultBuckets})})
 				_ = m
 			},
 			b:    b,
@@ -228,11 +224,17 @@ func TestNilRegisterer(t *testing.T) {
 	defer closeBus(t, b)
 	m, err := New(nil, b)
 	check(t, err)
-	if o := m.Observer(); o != nil {
-		t.Errorf("Observer() = %v, want nil without a Registerer", o)
+	// Nothing is registered, but the collector serves the bus's metrics.
+	top := newTopic[int](t, b, "t")
+	check(t, top.Publish(testCtx(t), 1))
+	if got := testutil.ToFloat64(m.Series("fxbus_events_published_total", prometheus.Labels{"topic": "t"})); got != 1 {
+		t.Errorf("published = %v, want 1", got)
 	}
 	m.Close()
 	m.Close()
+	if n := testutil.CollectAndCount(m.Collector()); n != 0 {
+		t.Errorf("%d series after Close, want 0", n)
+	}
 }
 
 // TestObserverAfterClose: Close deletes the handler series, and observers
@@ -363,7 +365,7 @@ func TestNoAllocs(t *testing.T) {
 	check(t, err)
 	defer m.Close()
 	co := m.Observer().Bind("t", "h")
-	call := handlers.Call{Ctx: ctx, Duration: time.Millisecond, Outcome: handlers.OutcomeRetried, Err: errTransient, Attempt: 1}
+	call := handlers.Call{Ctx: ctx, Duration: time.Millisecond, Outcome: handlers.OutcomeError, Fate: handlers.FateRetried, Err: errTransient, Attempt: 1}
 	if n := testing.AllocsPerRun(1000, func() { co.Observe(call) }); n != 0 {
 		t.Errorf("Observe: %v allocations", n)
 	}

@@ -29,9 +29,13 @@ func (o observer) Bind(topic, subscriber string) handlers.CallObserver {
 	co := &callObserver{
 		duration: c.duration.WithLabelValues(topic, subscriber),
 		calls:    make([]prometheus.Counter, len(outcomeLabels)),
+		failures: make([]prometheus.Counter, len(thenLabels)),
 	}
 	for i, o := range outcomeLabels {
 		co.calls[i] = c.calls.WithLabelValues(topic, subscriber, o)
+	}
+	for i, t := range thenLabels[1:] {
+		co.failures[i+1] = c.failures.WithLabelValues(topic, subscriber, t)
 	}
 	return co
 }
@@ -40,14 +44,19 @@ func (o observer) Bind(topic, subscriber string) handlers.CallObserver {
 type callObserver struct {
 	duration prometheus.Observer
 	calls    []prometheus.Counter // by handlers.Outcome
+	failures []prometheus.Counter // by handlers.Fate; nil for FateHandled
 }
 
-// Observe records one call: its duration and its outcome. It does not
-// allocate.
+// Observe records one call: its duration, what it did (a panic counts as a
+// panic whatever the message's fate) and, for a failed call, what became of
+// the message. It does not allocate.
 func (o *callObserver) Observe(c handlers.Call) {
 	o.duration.Observe(c.Duration.Seconds())
 	if int(c.Outcome) < len(o.calls) {
 		o.calls[c.Outcome].Inc()
+	}
+	if int(c.Fate) < len(o.failures) && o.failures[c.Fate] != nil {
+		o.failures[c.Fate].Inc()
 	}
 }
 

@@ -103,7 +103,7 @@ func ConstLabels(l prometheus.Labels) Option {
 	return optionFunc(func(c *config) {
 		for k := range l {
 			switch k {
-			case labelTopic, labelSubscriber, labelReason, labelOutcome:
+			case labelTopic, labelSubscriber, labelReason, labelOutcome, labelThen:
 				c.errs = append(c.errs, fmt.Sprintf("ConstLabels: %q is a label of the fxbus metrics", k))
 				return
 			}

@@ -44,35 +44,35 @@ var errTransient = errors.New("payment service unavailable")
 // publishes dead letters.
 func observed(co handlers.CallObserver, dl *bus.Topic[deadLetter]) func(context.Context, order) error {
 	return func(ctx context.Context, o order) error {
-		obs := func(d time.Duration, out handlers.Outcome, attempt int, err error) {
-			co.Observe(handlers.Call{Ctx: ctx, Duration: d, Outcome: out, Err: err, Attempt: attempt})
+		obs := func(d time.Duration, out handlers.Outcome, f handlers.Fate, attempt int, err error) {
+			co.Observe(handlers.Call{Ctx: ctx, Duration: d, Outcome: out, Err: err, Attempt: attempt, Fate: f})
 		}
 		switch o.Kind {
 		case "ok":
-			obs(dOK, handlers.OutcomeOK, 1, nil)
+			obs(dOK, handlers.OutcomeOK, handlers.FateHandled, 1, nil)
 			return nil
 		case "error":
 			err := errors.New("card declined")
-			obs(dError, handlers.OutcomeError, 1, err)
+			obs(dError, handlers.OutcomeError, handlers.FateDiscarded, 1, err)
 			return err
 		case "panic":
 			defer func() {
 				if r := recover(); r != nil {
-					obs(dPanic, handlers.OutcomePanic, 1, fmt.Errorf("panic: %v", r))
+					obs(dPanic, handlers.OutcomePanic, handlers.FateDiscarded, 1, fmt.Errorf("panic: %v", r))
 					panic(r)
 				}
 			}()
 			panic("order without lines")
 		case "timeout":
-			obs(dTimeout, handlers.OutcomeTimeout, 1, context.DeadlineExceeded)
+			obs(dTimeout, handlers.OutcomeTimeout, handlers.FateDiscarded, 1, context.DeadlineExceeded)
 			return context.DeadlineExceeded
 		case "retry":
-			obs(dRetried, handlers.OutcomeRetried, 1, errTransient)
-			obs(dOK, handlers.OutcomeOK, 2, nil)
+			obs(dRetried, handlers.OutcomeError, handlers.FateRetried, 1, errTransient)
+			obs(dOK, handlers.OutcomeOK, handlers.FateHandled, 2, nil)
 			return nil
 		case "dead":
-			obs(dRetried, handlers.OutcomeRetried, 1, errTransient)
-			obs(dRetried, handlers.OutcomeDeadLettered, 2, errTransient)
+			obs(dRetried, handlers.OutcomeError, handlers.FateRetried, 1, errTransient)
+			obs(dRetried, handlers.OutcomeError, handlers.FateDeadLetterUnread, 2, errTransient)
 			return dl.Publish(ctx, deadLetter{Order: o, Err: errTransient.Error(), Attempts: 2})
 		}
 		return fmt.Errorf("unknown kind %q", o.Kind)
@@ -193,6 +193,7 @@ var scenarioNames = []string{
 	"fxbus_queue_capacity",
 	"fxbus_handler_duration_seconds",
 	"fxbus_handler_calls_total",
+	"fxbus_handler_failures_total",
 }
 
 // scenarioCommon holds what Close does not change.
@@ -253,14 +254,19 @@ fxbus_handler_duration_seconds_bucket{subscriber="billing",topic="orders.created
 fxbus_handler_duration_seconds_bucket{subscriber="billing",topic="orders.created",le="+Inf"} 9
 fxbus_handler_duration_seconds_sum{subscriber="billing",topic="orders.created"} 1.064453125
 fxbus_handler_duration_seconds_count{subscriber="billing",topic="orders.created"} 9
-# HELP fxbus_handler_calls_total Handler calls (each attempt), by outcome.
+# HELP fxbus_handler_calls_total Handler calls (each attempt), by what the call did: ok, error, panic or timeout.
 # TYPE fxbus_handler_calls_total counter
-fxbus_handler_calls_total{outcome="dead-lettered",subscriber="billing",topic="orders.created"} 1
-fxbus_handler_calls_total{outcome="error",subscriber="billing",topic="orders.created"} 1
+fxbus_handler_calls_total{outcome="error",subscriber="billing",topic="orders.created"} 4
 fxbus_handler_calls_total{outcome="ok",subscriber="billing",topic="orders.created"} 3
 fxbus_handler_calls_total{outcome="panic",subscriber="billing",topic="orders.created"} 1
-fxbus_handler_calls_total{outcome="retried",subscriber="billing",topic="orders.created"} 2
 fxbus_handler_calls_total{outcome="timeout",subscriber="billing",topic="orders.created"} 1
+# HELP fxbus_handler_failures_total Failed handler calls (each attempt), by what became of the message then: retried, or where it went after its last attempt.
+# TYPE fxbus_handler_failures_total counter
+fxbus_handler_failures_total{subscriber="billing",then="dead-letter-failed",topic="orders.created"} 0
+fxbus_handler_failures_total{subscriber="billing",then="dead-letter-unread",topic="orders.created"} 1
+fxbus_handler_failures_total{subscriber="billing",then="dead-lettered",topic="orders.created"} 0
+fxbus_handler_failures_total{subscriber="billing",then="discarded",topic="orders.created"} 3
+fxbus_handler_failures_total{subscriber="billing",then="retried",topic="orders.created"} 2
 `
 
 // scenarioLive is the rest before Close.

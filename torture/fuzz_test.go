@@ -3,6 +3,7 @@ package torture
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -137,8 +138,14 @@ func checkNameError(t *testing.T, err error, name string, pattern bool) {
 	if !errors.As(err, &ne) || ne.Name != name || ne.Pattern != pattern || ne.Reason == "" {
 		t.Fatalf("error for %q is %v (%T), want a *bus.NameError for it", name, err, err)
 	}
-	if !strings.Contains(err.Error(), strconv.Quote(name)) {
-		t.Fatalf("error %q does not quote the name %q", err, name)
+	// A name of more than 64 bytes is quoted cut to its first 64, with its
+	// length, so that an error about a megabyte of input stays readable.
+	want := strconv.Quote(name)
+	if len(name) > 64 {
+		want = fmt.Sprintf("%s... (%d bytes)", strconv.Quote(name[:64]), len(name))
+	}
+	if !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q does not quote the name as %s", err, want)
 	}
 }
 

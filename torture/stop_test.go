@@ -229,7 +229,7 @@ func TestStopTwice(t *testing.T) {
 // leaves no goroutine behind.
 func TestStopDeadlineInFx(t *testing.T) {
 	ctx := deadline(t, testTimeout)
-	var jobs *bus.Topic[Job]
+	var jobs fxbus.Publisher[Job]
 	enough := make(chan struct{})
 	var handled atomic.Int64
 	a := newJobApp(t,

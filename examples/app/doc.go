@@ -15,14 +15,16 @@
 //     dead-letters what it gives up on, which email-dead-letters records.
 //
 // GET /metrics serves the Prometheus metrics and GET /debug/fxbus the bus's
-// stats as JSON. Logs go to stderr through zap.
+// stats as JSON. Logs go to stderr through zap; analytics' evictions, which
+// its policy allows, are an info line a second, not a warning per order.
 //
 // Run it with
 //
 //	go run ./examples/app
 //
-// A built-in traffic generator POSTs orders to the server, a line a second
-// shows what every subscriber received, dropped and still holds, and after
+// A built-in traffic generator POSTs orders to the server, a snapshot a
+// second (in lines of at most 120 columns) shows what every subscriber
+// received, dropped and still holds, and after
 // -duration (or on Ctrl-C, SIGINT or SIGTERM) the app stops in order: the
 // generator, the HTTP server, then the bus, which drains every queue. The
 // final table shows, per subscriber, that published = delivered + dropped

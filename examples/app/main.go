@@ -51,18 +51,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger := newLogger(stderr, s.LogLevel)
 	defer func() { _ = logger.Sync() }()
 
-	var (
-		b   *bus.Bus
-		st  *Store
-		api *orderAPI
-		srv *server
-		tr  *traffic
-	)
+	var p parts
 	app := fx.New(
 		coreOptions(s, logger),
 		serveOptions(),
 		trafficOptions(out),
-		fx.Populate(&b, &st, &api, &srv, &tr),
+		fx.Populate(&p.b, &p.st, &p.api, &p.srv, &p.tr),
 		fx.StartTimeout(startTimeout),
 		fx.StopTimeout(stopTimeout),
 	)
@@ -74,17 +68,60 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := app.Start(startCtx); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	fmt.Fprintf(out, "fxbus example app on %s: %g orders/s for %s (Ctrl-C stops it sooner)\n", srv.URL(), s.Rate, durationText(s.Duration))
-	fmt.Fprintf(out, "  curl -s %s/debug/fxbus   curl -s %s/metrics | grep ^fxbus_\n", srv.URL(), srv.URL())
-	fmt.Fprintln(out, "every second: orders over http | per topic, published: per subscriber delivered/dropped/queued")
+	fmt.Fprintf(out, "fxbus example app on %s: %g orders/s for %s (Ctrl-C stops it sooner)\n", p.srv.URL(), s.Rate, durationText(s.Duration))
+	fmt.Fprintf(out, "  curl -s %s/debug/fxbus   curl -s %s/metrics | grep ^fxbus_\n", p.srv.URL(), p.srv.URL())
+	fmt.Fprintln(out, "every second: orders over http | per topic, published: per subscriber, delivered (dropped, queued)")
 
+	why, err := waitForStop(ctx, app, s.Duration)
+	fmt.Fprintf(out, "stopping (%s)...\n", why)
+	return errors.Join(err, stopAndReport(app, out, s.Rate > 0, &p))
+}
+
+// parts are the app's components that run reads.
+type parts struct {
+	b   *bus.Bus
+	st  *Store
+	api *orderAPI
+	srv *server
+	tr  *traffic
+}
+
+// stopAndReport stops the app and prints the final table; the error is the
+// stop's, joined with what the table found lost.
+func stopAndReport(app *fx.App, out io.Writer, traffic bool, p *parts) error {
+	// A fresh context: run's may be the one that just ended.
+	stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	began := time.Now()
+	stopErr := app.Stop(stopCtx)
+	tc := p.tr.counts()
+	r := finalReport{
+		Stats:    p.b.Stats(),
+		Store:    p.st.Snapshot(),
+		API:      p.api.counts(),
+		StopTook: time.Since(began),
+		StopErr:  stopErr,
+	}
+	if traffic {
+		r.Traffic = &tc
+	}
+	r.print(out)
+	if lost := r.problems(); len(lost) > 0 {
+		return errors.Join(stopErr, fmt.Errorf("%d problems: %v", len(lost), lost))
+	}
+	return stopErr
+}
+
+// waitForStop waits until ctx ends, d passes (0: never) or the app shuts
+// itself down, and says why; the error is set when the app shut itself
+// down with a non-zero exit code.
+func waitForStop(ctx context.Context, app *fx.App, d time.Duration) (why string, err error) {
 	var timeout <-chan time.Time
-	if s.Duration > 0 {
-		t := time.NewTimer(s.Duration)
+	if d > 0 {
+		t := time.NewTimer(d)
 		defer t.Stop()
 		timeout = t.C
 	}
-	var why string
 	select {
 	case <-ctx.Done():
 		why = "interrupted" // by a test, or a signal that main's context caught
@@ -92,7 +129,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			why = c.Error()
 		}
 	case <-timeout:
-		why = fmt.Sprintf("-duration %v passed", s.Duration)
+		why = fmt.Sprintf("-duration %v passed", d)
 	case sig := <-app.Wait(): // fx's own SIGINT/SIGTERM handling, or fx.Shutdowner
 		why = fmt.Sprintf("%v signal received", sig.Signal)
 		if sig.ExitCode != 0 {
@@ -100,29 +137,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			err = errors.New(why)
 		}
 	}
-	fmt.Fprintf(out, "stopping (%s)...\n", why)
-
-	// A fresh context: ctx may be the one that just ended.
-	stopCtx, cancelStop := context.WithTimeout(context.Background(), stopTimeout)
-	defer cancelStop()
-	began := time.Now()
-	stopErr := app.Stop(stopCtx)
-	tc := tr.counts()
-	r := finalReport{
-		Stats:    b.Stats(),
-		Store:    st.Snapshot(),
-		API:      api.counts(),
-		StopTook: time.Since(began),
-		StopErr:  stopErr,
-	}
-	if s.Rate > 0 {
-		r.Traffic = &tc
-	}
-	r.print(out)
-	if p := r.problems(); len(p) > 0 {
-		err = errors.Join(err, fmt.Errorf("%d problems: %v", len(p), p))
-	}
-	return errors.Join(err, stopErr)
+	return why, err
 }
 
 func durationText(d time.Duration) string {

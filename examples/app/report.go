@@ -9,6 +9,7 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/fx"
 
@@ -36,12 +37,21 @@ func sortedStats(st bus.Stats) bus.Stats {
 	return st
 }
 
-// newProgress prints one line a second while the app runs:
+// progressWidth is the most columns a progress line takes.
+const progressWidth = 120
+
+// progressIndent starts the lines that continue a snapshot.
+const progressIndent = "       "
+
+// newProgress prints a snapshot of the bus a second while the app runs, in
+// lines of at most progressWidth columns:
 //
-//	2s  http 200 sent, 196 placed, 4 rejected | orders.placed 196: audit 196/0/0 ...
+//	2s  http 196 placed, 4 rejected | orders.placed 196: analytics 96 (90 dropped, 10 queued), audit 196,
+//	    email 196, inventory×4 196 | inventory.reserved 196: confirm 196 | ...
 //
-// with, per subscriber, delivered/dropped/queued. It is invoked after the
-// traffic generator, so it stops first.
+// with, per topic, what was published and, per subscriber, what it took,
+// and what it dropped and holds when not 0. It is invoked after the traffic
+// generator, so it stops first.
 func newProgress(lc fx.Lifecycle, out output, b *bus.Bus, api *orderAPI) {
 	var (
 		cancel context.CancelFunc
@@ -62,7 +72,8 @@ func newProgress(lc fx.Lifecycle, out output, b *bus.Bus, api *orderAPI) {
 					case <-ctx.Done():
 						return
 					case now := <-tick.C:
-						fmt.Fprintln(out, progressLine(now.Sub(start), b.Stats(), api))
+						lines := progressLines(now.Sub(start), b.Stats(), api.accepted.Load(), api.rejected.Load())
+						fmt.Fprintln(out, strings.Join(lines, "\n"))
 					}
 				}
 			}()
@@ -76,43 +87,113 @@ func newProgress(lc fx.Lifecycle, out output, b *bus.Bus, api *orderAPI) {
 	})
 }
 
-func progressLine(elapsed time.Duration, st bus.Stats, api *orderAPI) string {
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "%4.0fs  http %d placed, %d rejected", elapsed.Seconds(), api.accepted.Load(), api.rejected.Load())
+// progressLines renders one snapshot of the bus.
+func progressLines(elapsed time.Duration, st bus.Stats, placed, rejected int64) []string {
+	segs := [][]string{{fmt.Sprintf("%4.0fs  http %d placed, %d rejected", elapsed.Seconds(), placed, rejected)}}
 	st = sortedStats(st)
 	for _, t := range st.Topics {
-		if t.Subscribers == 0 && t.Published == 0 {
+		if t.Subscribers > 0 || t.Published > 0 {
+			segs = append(segs, topicProgress(t, st.Subscriptions))
+		}
+	}
+	return pack(segs, progressWidth)
+}
+
+// topicProgress renders a topic and its subscribers, as the pieces of a
+// segment: "orders.placed 196: audit 196", "email 196", .... Stats reads the
+// topic's counter before its subscribers', so a publish in between would
+// show a subscriber ahead of its topic: the topic's count shown is the
+// larger of its own and what its subscribers were offered, each of which
+// is read together with that subscriber's other counters.
+func topicProgress(t bus.TopicStats, subs []bus.SubscriptionStats) []string {
+	published := t.Published
+	var parts []string
+	var g struct {
+		name                                 string
+		members                              int
+		published, delivered, dropped, queue uint64
+	}
+	flush := func() {
+		if g.members > 0 {
+			published = max(published, g.published)
+			parts = append(parts, subscriberProgress(fmt.Sprintf("%s×%d", g.name, g.members), g.delivered, g.dropped, g.queue))
+		}
+		g.name, g.members, g.published, g.delivered, g.dropped, g.queue = "", 0, 0, 0, 0, 0
+	}
+	for _, s := range subs {
+		if s.Pattern != t.Name {
 			continue
 		}
-		fmt.Fprintf(&sb, " | %s %d:", t.Name, t.Published)
-		var group string
-		var gd, gx, gq uint64
-		var gn int
-		flush := func() {
-			if gn > 0 {
-				fmt.Fprintf(&sb, " %s×%d %d/%d/%d", group, gn, gd, gx, gq)
-			}
-			group, gn, gd, gx, gq = "", 0, 0, 0, 0
+		if s.Group == "" {
+			flush()
+			published = max(published, s.Published)
+			parts = append(parts, subscriberProgress(s.Name, s.Delivered, s.Dropped.Total(), s.Queued))
+			continue
 		}
-		for _, s := range st.Subscriptions {
-			if s.Pattern != t.Name {
-				continue
-			}
-			if s.Group == "" {
-				flush()
-				fmt.Fprintf(&sb, " %s %d/%d/%d", s.Name, s.Delivered, s.Dropped.Total(), s.Queued)
-				continue
-			}
-			if s.Group != group {
-				flush()
-				group = s.Group
-			}
-			gn++
-			gd, gx, gq = gd+s.Delivered, gx+s.Dropped.Total(), gq+s.Queued
+		if s.Group != g.name {
+			flush()
+			g.name = s.Group
 		}
-		flush()
+		g.members++
+		g.published += s.Published
+		g.delivered += s.Delivered
+		g.dropped += s.Dropped.Total()
+		g.queue += s.Queued
 	}
-	return sb.String()
+	flush()
+	head := fmt.Sprintf("%s %d", t.Name, published)
+	if len(parts) == 0 {
+		return []string{head}
+	}
+	parts[0] = head + ": " + parts[0]
+	return parts
+}
+
+func subscriberProgress(name string, delivered, dropped, queued uint64) string {
+	var extra []string
+	if dropped > 0 {
+		extra = append(extra, fmt.Sprintf("%d dropped", dropped))
+	}
+	if queued > 0 {
+		extra = append(extra, fmt.Sprintf("%d queued", queued))
+	}
+	if len(extra) == 0 {
+		return fmt.Sprintf("%s %d", name, delivered)
+	}
+	return fmt.Sprintf("%s %d (%s)", name, delivered, strings.Join(extra, ", "))
+}
+
+// pack joins segments with " | ", and the pieces of a segment with ", ",
+// into lines of at most width columns, breaking only between pieces (a line
+// broken inside a segment ends with its comma). Lines after the first
+// start with progressIndent.
+func pack(segs [][]string, width int) []string {
+	var (
+		lines []string
+		cur   string
+	)
+	cols := utf8.RuneCountInString
+	for _, seg := range segs {
+		for i, piece := range seg {
+			sep := ", "
+			if i == 0 {
+				sep = " | "
+			}
+			switch {
+			case cur == "":
+				cur = piece
+			case cols(cur)+len(sep)+cols(piece) < width: // < keeps room for a comma
+				cur += sep + piece
+			default:
+				if sep == ", " {
+					cur += ","
+				}
+				lines = append(lines, cur)
+				cur = progressIndent + piece
+			}
+		}
+	}
+	return append(lines, cur)
 }
 
 // allowedDrops says which drop reasons a policy allows: the drops it exists

@@ -9,18 +9,11 @@ import (
 	"testing"
 )
 
-// The tests here are about the topic's log (log.go): the handler
-// subscriptions of one topic share it while they keep up, and leave it for
-// their own ring whenever it cannot carry a message as their ring would.
-// Each test checks that the queues really were in the log, so that it would
-// not pass by testing the rings alone.
+// The tests here are about handler queues (queue.go): order, policies,
+// the end, and activations that stop when there is nothing to do.
 
-// inLog reports whether s is in its topic's log now.
-func inLog[T any](top *Topic[T], s *Subscription[T]) bool {
-	top.qmu.Lock()
-	defer top.qmu.Unlock()
-	return s.q.inLog
-}
+// queueOf returns s's handler queue.
+func queueOf[T any](s *Subscription[T]) *queue[T] { return s.sink.(*queue[T]) }
 
 // gate returns a channel for handlers to wait on and a function that closes
 // it (once); the test's cleanup closes it too, before the bus closes, so that
@@ -72,21 +65,21 @@ func gated(t *testing.T, top *Topic[int], release <-chan struct{}, opts ...Subsc
 	return s, rec, first
 }
 
-// holdInLog publishes 0, waits until s's gated handler holds it, publishes 1
-// to n-1, and checks that s is in the log, holding them.
-func holdInLog(t *testing.T, top *Topic[int], s *Subscription[int], started <-chan struct{}, n int) {
+// hold publishes 0, waits until s's gated handler holds it, publishes 1 to
+// n-1, and checks that s's queue holds them.
+func hold(t *testing.T, top *Topic[int], s *Subscription[int], started <-chan struct{}, n int) {
 	t.Helper()
 	mustPublish(t, top, 0)
 	waitFor(t, started, "the gated handler's first call")
 	mustPublish(t, top, seq(1, n)...)
-	if !inLog(top, s) {
-		t.Fatalf("%s is not in the log", s.Name())
+	if q := queueOf(s); q.queued() != uint64(n) {
+		t.Fatalf("%s holds %d messages, want %d", s.Name(), q.queued(), n)
 	}
 }
 
-// Every subscriber gets every message once, in each publisher's order, while
-// the log carries them.
-func TestLogCarriesEveryMessageInOrder(t *testing.T) {
+// Every handler subscriber gets every message once, in each publisher's
+// order.
+func TestQueueCarriesEveryMessageInOrder(t *testing.T) {
 	b := newBus(t)
 	top := mustTopic[int](t, b, "log.order")
 	const subs, publishers, n = 3, 2, 2000
@@ -100,12 +93,8 @@ func TestLogCarriesEveryMessageInOrder(t *testing.T) {
 		}
 		ss[i] = s
 	}
+	_ = ss
 	mustPublish(t, top, -1)
-	for i, s := range ss {
-		if !inLog(top, s) {
-			t.Fatalf("subscriber %d is not in the log after the first publish", i)
-		}
-	}
 	var wg sync.WaitGroup
 	for p := range publishers {
 		wg.Go(func() {
@@ -136,18 +125,17 @@ func TestLogCarriesEveryMessageInOrder(t *testing.T) {
 	checkBalance(t, b.Stats())
 }
 
-// A subscriber that falls behind by its buffer leaves the log: its own ring
-// and its policy take over, exactly as if it had never been in the log (here
-// DropNewest with a buffer of 4 keeps 1-4 and drops 5 and 6), while the
-// others stay in the log; once it keeps up again, it comes back.
-func TestLogSlowSubscriberLeavesAndRejoins(t *testing.T) {
+// A handler subscriber that falls behind by its buffer has its policy
+// applied (here DropNewest with a buffer of 4 keeps 1-4 and drops 5 and 6),
+// while the others of the topic get everything.
+func TestQueueSlowSubscriberKeepsItsPolicy(t *testing.T) {
 	b := newBus(t)
 	top := mustTopic[int](t, b, "log.slow")
 	release, free := gate(t)
 	started := make(chan struct{})
 	slowGot, fastGot := make(chan int, 64), make(chan int, 64)
 	var once sync.Once
-	slow, err := top.Handle(testCtx(t), func(_ context.Context, v int) error {
+	_, err := top.Handle(testCtx(t), func(_ context.Context, v int) error {
 		once.Do(func() {
 			close(started)
 			<-release
@@ -158,7 +146,7 @@ func TestLogSlowSubscriberLeavesAndRejoins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fast, err := top.Handle(testCtx(t), func(_ context.Context, v int) error {
+	_, err = top.Handle(testCtx(t), func(_ context.Context, v int) error {
 		fastGot <- v
 		return nil
 	}, Name("fast"), Buffer(64))
@@ -168,34 +156,18 @@ func TestLogSlowSubscriberLeavesAndRejoins(t *testing.T) {
 	mustPublish(t, top, 0)
 	waitFor(t, started, "the slow handler's first call")
 	mustPublish(t, top, 1, 2, 3, 4) // the slow subscriber's buffer
-	if !inLog(top, slow) {
-		t.Fatal("the slow subscriber left the log before its buffer was full")
+	if st := subStats(t, b, "log.slow", "slow"); st.Dropped.Total() != 0 {
+		t.Fatalf("the slow subscriber dropped %v before its buffer was full", st.Dropped)
 	}
 	mustPublish(t, top, 5, 6)
-	if inLog(top, slow) {
-		t.Fatal("the slow subscriber is still in the log with a full buffer")
-	}
-	if !inLog(top, fast) {
-		t.Fatal("the fast subscriber left the log")
-	}
 	free()
 	for want := range 5 {
 		if v := await(t, slowGot, "the slow handler"); v != want {
 			t.Fatalf("slow handler got %d, want %d", v, want)
 		}
 	}
-	// It keeps up now (one message at a time): it comes back within
-	// joinEvery messages.
+	// It keeps up now: it gets the next message.
 	v := 7
-	for ; !inLog(top, slow); v++ {
-		if v > 7+2*joinEvery {
-			t.Fatalf("the slow subscriber did not come back to the log within %d messages", v-7)
-		}
-		mustPublish(t, top, v)
-		if got := await(t, slowGot, "the slow handler"); got != v {
-			t.Fatalf("slow handler got %d, want %d", got, v)
-		}
-	}
 	mustPublish(t, top, v)
 	if got := await(t, slowGot, "the slow handler"); got != v {
 		t.Fatalf("slow handler got %d, want %d", got, v)
@@ -215,36 +187,19 @@ func TestLogSlowSubscriberLeavesAndRejoins(t *testing.T) {
 	checkBalance(t, b.Stats())
 }
 
-// A subscriber whose buffer is larger than the log leaves it when it lags by
-// the log's size, and its own ring holds the rest: it gets every message
-// that its buffer could hold, and the log never overwrites one it has not
-// taken.
-func TestLogSmallerThanBuffer(t *testing.T) {
+// A subscriber with a large buffer behind a slow first call gets every
+// message its buffer could hold.
+func TestQueueLargeBuffer(t *testing.T) {
 	b := newBus(t)
 	top := mustTopic[int](t, b, "log.small")
-	for i := range 2 {
-		if _, err := top.Handle(testCtx(t), func(context.Context, int) error { return nil }, Name(fmt.Sprint("small", i)), Buffer(4)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mustPublish(t, top, -1) // makes a log of 4 slots
 	release, free := gate(t)
-	big, rec, started := gated(t, top, release, Name("big"), Buffer(64), WithPolicy(DropNewest()))
+	_, rec, started := gated(t, top, release, Name("big"), Buffer(64), WithPolicy(DropNewest()))
 	mustPublish(t, top, 0)
 	waitFor(t, started, "the big handler's first call")
-	top.qmu.Lock()
-	size, lim, in := 0, big.q.lim, big.q.inLog
-	if top.lg != nil {
-		size = len(top.lg.slots)
-	}
-	top.qmu.Unlock()
-	if size != 4 || lim != 4 || !in {
-		t.Fatalf("log of %d slots, big subscriber in it: %v, lagging by %d at most; want 4, true, 4", size, in, lim)
-	}
-	mustPublish(t, top, seq(1, 64)...) // 0 in hand, 1-63 queued: within the buffer
+	mustPublish(t, top, seq(1, 65)...) // 0 in hand, 1-64 queued: the buffer
 	free()
 	waitIdle(t, b)
-	if got, want := rec.values(), seq(0, 64); !slices.Equal(got, want) {
+	if got, want := rec.values(), seq(0, 65); !slices.Equal(got, want) {
 		t.Errorf("big subscriber handled %v, want %v", got, want)
 	}
 	if st := subStats(t, b, "log.small", "big"); st.Dropped.Total() != 0 {
@@ -253,14 +208,17 @@ func TestLogSmallerThanBuffer(t *testing.T) {
 	checkBalance(t, b.Stats())
 }
 
-// A slot keeps nothing alive once every subscriber has taken it.
-func TestLogKeepsNothingAlive(t *testing.T) {
+// A queue's ring keeps nothing alive once its handler has taken a message.
+func TestQueueKeepsNothingAlive(t *testing.T) {
 	b := newBus(t)
 	top := mustTopic[*int](t, b, "log.alive")
+	var ss []*Subscription[*int]
 	for i := range 3 {
-		if _, err := top.Handle(testCtx(t), func(context.Context, *int) error { return nil }, Name(fmt.Sprint("h", i)), Buffer(16)); err != nil {
+		s, err := top.Handle(testCtx(t), func(context.Context, *int) error { return nil }, Name(fmt.Sprint("h", i)), Buffer(16))
+		if err != nil {
 			t.Fatal(err)
 		}
+		ss = append(ss, s)
 	}
 	for i := range 100 {
 		v := i
@@ -269,22 +227,25 @@ func TestLogKeepsNothingAlive(t *testing.T) {
 		}
 	}
 	waitIdle(t, b)
-	top.qmu.Lock()
-	lg := top.lg
-	top.qmu.Unlock()
-	if lg == nil || lg.cursor.Load() == 0 {
-		t.Fatal("the log carried nothing")
-	}
-	for i := range lg.slots {
-		if e := &lg.slots[i]; e.v != nil || e.hc != nil {
-			t.Errorf("slot %d still holds %v, %p", i, *e.v, e.hc)
+	for _, s := range ss {
+		q := queueOf(s)
+		q.mu.Lock()
+		for i, e := range q.ring {
+			if e.v != nil || e.hc != nil {
+				t.Errorf("%s: slot %d still holds %v, %p", s.Name(), i, *e.v, e.hc)
+			}
 		}
+		for i, e := range q.batch {
+			if e.v != nil || e.hc != nil {
+				t.Errorf("%s: batch slot %d still holds %v, %p", s.Name(), i, *e.v, e.hc)
+			}
+		}
+		q.mu.Unlock()
 	}
 }
 
-// A PublishSync (or any delivery that does not go through the log) to a
-// subscriber in the log comes after what the log holds for it.
-func TestLogPublishSyncKeepsOrder(t *testing.T) {
+// A PublishSync to a subscriber with queued messages comes after them.
+func TestQueuePublishSyncKeepsOrder(t *testing.T) {
 	b := newBus(t)
 	top := mustTopic[int](t, b, "log.sync")
 	release, free := gate(t)
@@ -292,18 +253,9 @@ func TestLogPublishSyncKeepsOrder(t *testing.T) {
 	if _, err := top.Handle(testCtx(t), func(context.Context, int) error { return nil }, Name("other"), Buffer(16)); err != nil {
 		t.Fatal(err)
 	}
-	holdInLog(t, top, s, started, 10)
+	hold(t, top, s, started, 10)
 	done := make(chan error, 1)
 	go func() { done <- top.PublishSync(testCtx(t), 10) }()
-	// PublishSync takes the subscriber out of the log before it puts 10 in
-	// its ring; only then may the handler go on.
-	ctx := testCtx(t)
-	for inLog(top, s) {
-		if ctx.Err() != nil {
-			t.Fatal("PublishSync did not take the subscriber out of the log")
-		}
-		runtime.Gosched() // nothing to wait on but the flag
-	}
 	free()
 	if err := await(t, done, "PublishSync"); err != nil {
 		t.Fatal(err)
@@ -313,10 +265,10 @@ func TestLogPublishSyncKeepsOrder(t *testing.T) {
 	}
 }
 
-// A subscription that ends while the log holds messages for it counts them
-// as dropped for the end's reason and tells OnDrop about each; the others
-// are unaffected.
-func TestLogEndCountsWhatItHeld(t *testing.T) {
+// A handler subscription that ends while its queue holds messages counts
+// them as dropped for the end's reason and tells OnDrop about each; the
+// others are unaffected.
+func TestQueueEndCountsWhatItHeld(t *testing.T) {
 	b := newBus(t)
 	top := mustTopic[int](t, b, "log.end")
 	release, free := gate(t)
@@ -333,8 +285,8 @@ func TestLogEndCountsWhatItHeld(t *testing.T) {
 	if _, err := top.Handle(testCtx(t), rec.handle, Name("staying"), Buffer(16)); err != nil {
 		t.Fatal(err)
 	}
-	holdInLog(t, top, s, started, 6)
-	s.Close() // the end takes what the log holds for it before Close returns
+	hold(t, top, s, started, 6)
+	s.Close() // the end takes what the queue holds before Close returns
 	free()
 	waitDone(t, s)
 	mustPublish(t, top, 6)
@@ -354,9 +306,8 @@ func TestLogEndCountsWhatItHeld(t *testing.T) {
 	checkBalance(t, b.Stats())
 }
 
-// Once a topic is idle, every activation stops: none spins on the log or on
-// its ring, and each gives its worker back.
-func TestLogActivationsStop(t *testing.T) {
+// Once a topic is idle, every activation stops and gives its worker back.
+func TestQueueActivationsStop(t *testing.T) {
 	b := newBus(t)
 	top := mustTopic[int](t, b, "log.stop")
 	ss := make([]*Subscription[int], 3)
@@ -367,21 +318,19 @@ func TestLogActivationsStop(t *testing.T) {
 		}
 		ss[i] = s
 	}
-	mustPublish(t, top, 0)
+	mustPublish(t, top, seq(0, 100)...)
+	waitIdle(t, b)
 	for _, s := range ss {
-		if !inLog(top, s) {
-			t.Fatalf("%s is not in the log after the first publish", s.Name())
+		if !queueOf(s).idle() {
+			t.Errorf("%s: an activation still runs after WaitIdle", s.Name())
 		}
 	}
-	mustPublish(t, top, seq(1, 100)...)
-	waitIdle(t, b)
+	// A worker parks just after its activation ends: nothing signals it.
 	ctx := testCtx(t)
-	for _, s := range ss {
-		for s.q.state.Load() != 0 || s.q.active.Load() != 0 {
-			if ctx.Err() != nil {
-				t.Fatalf("%s: the activation did not stop (state %d, active %d)", s.Name(), s.q.state.Load(), s.q.active.Load())
-			}
-			runtime.Gosched() // nothing to wait on but the counters
+	for workers, idle := b.pool.size(); workers != idle; workers, idle = b.pool.size() {
+		if ctx.Err() != nil {
+			t.Fatalf("%d workers, %d of them parked: want all parked", workers, idle)
 		}
+		runtime.Gosched()
 	}
 }
