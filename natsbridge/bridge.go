@@ -40,6 +40,7 @@ type Bridge struct {
 // export is an exporter of any type.
 type export interface {
 	pattern() string
+	budget() time.Duration
 	registration() handlers.Registration
 	start(nc *nats.Conn) error
 	stopper() *publisher
@@ -116,8 +117,13 @@ func (b *Bridge) start(ctx context.Context) (err error) {
 
 func (b *Bridge) startExports() error {
 	for _, e := range b.exports {
-		if _, err := b.streams.streamFor("", e.pattern()); err != nil {
+		stream, err := b.streams.streamFor("", e.pattern())
+		if err != nil {
 			return fmt.Errorf("natsbridge: Export(%q): %w", e.pattern(), err)
+		}
+		if w := b.streams.window[stream]; e.budget() > w {
+			return fmt.Errorf("natsbridge: Export(%q): its retries may last %v, longer than the %v duplicate window of stream %q, so a retried publish could be stored twice: raise the stream's Duplicates, or lower PublishRetry",
+				e.pattern(), e.budget(), w, stream)
 		}
 		if err := e.start(b.nc); err != nil {
 			return fmt.Errorf("natsbridge: Export(%q): %w", e.pattern(), err)

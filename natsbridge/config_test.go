@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/fx"
 
@@ -75,6 +76,12 @@ func badConfigs() []badConfig {
 				handler,
 			}
 		}, natsbridge.ErrNotCovered, []string{`"ORDERS"`, `"orders.placed"`}},
+		{"export retries longer than the duplicate window", func(t *testing.T) []fx.Option {
+			return []fx.Option{embeddedIn(t.TempDir()),
+				fxbus.Topic[Order]("orders.placed"),
+				natsbridge.Export[Order]("orders.>", natsbridge.PublishRetry(20, time.Second, 10*time.Second)),
+			}
+		}, nil, []string{"duplicate window", "PublishRetry"}},
 		{"existing stream missing", func(t *testing.T) []fx.Option {
 			return []fx.Option{embeddedIn(t.TempDir()),
 				natsbridge.Configure(func(c *natsbridge.Config) {

@@ -36,6 +36,17 @@ func newExporter[T any](b *Bridge, spec exportSpec) *exporter[T] {
 
 func (e *exporter[T]) pattern() string { return e.spec.pattern }
 
+// budget is the longest time a publish may spend in its attempts: each
+// waits up to DefaultAckTimeout for the ack, with the backoffs in between.
+// The stream's duplicate window must cover it.
+func (e *exporter[T]) budget() time.Duration {
+	d := time.Duration(e.spec.attempts) * DefaultAckTimeout
+	for n := 1; n < e.spec.attempts; n++ {
+		d += min(e.spec.backoff[0]<<min(n-1, 30), e.spec.backoff[1])
+	}
+	return d
+}
+
 // registration is the export's bus subscription: a handler with no retries
 // and no dead letters of its own (the publisher retries).
 func (e *exporter[T]) registration() handlers.Registration {

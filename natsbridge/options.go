@@ -149,8 +149,9 @@ func InFlight(n int) ExportOption {
 // in all (the first included; default DefaultExportAttempts), waiting from
 // initial, doubling up to ceiling, in between (default 100ms to 5s). Every
 // try carries the same Nats-Msg-Id, so a publish whose ack was lost is stored
-// once. Keep attempts × (DefaultAckTimeout + ceiling) within the stream's
-// duplicate window (2 minutes by default).
+// once. The start fails if attempts × DefaultAckTimeout plus the waits is
+// longer than the stream's duplicate window (2 minutes by default), where a
+// late retry could be stored twice.
 func PublishRetry(attempts int, initial, ceiling time.Duration) ExportOption {
 	return exportOption(func(s *exportSpec) {
 		if attempts < 1 || initial <= 0 || ceiling < initial {

@@ -65,7 +65,7 @@ func TestExportBackpressureAcrossOutage(t *testing.T) {
 		natsbridge.Export[Order]("orders.>",
 			natsbridge.InFlight(4),
 			natsbridge.ExportSubscribeOptions(bus.Buffer(4)),
-			natsbridge.PublishRetry(100, 20*time.Millisecond, 100*time.Millisecond)),
+			natsbridge.PublishRetry(10, 20*time.Millisecond, 200*time.Millisecond)),
 		fx.Populate(&pub),
 	)
 	publishN(t, pub, 0, 10)

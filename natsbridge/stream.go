@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -60,8 +61,9 @@ func merge(subjects ...[]string) []string {
 
 // streams is the set of streams the bridge uses, as they are on the server.
 type streams struct {
-	subjects map[string][]string // by stream name
-	order    []string            // Config.Streams' order, then the dead-letter stream
+	subjects map[string][]string      // by stream name
+	window   map[string]time.Duration // duplicate window, by stream name
+	order    []string                 // Config.Streams' order, then the dead-letter stream
 }
 
 // streamFor returns the stream that captures subject: the named one, or the
@@ -103,37 +105,37 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg Config, used
 		}
 		wanted = []Stream{def}
 	}
-	out := &streams{subjects: make(map[string][]string)}
+	out := &streams{subjects: make(map[string][]string), window: make(map[string]time.Duration)}
 	for _, s := range append(slices.Clone(wanted), cfg.DeadLetters) {
-		subs, err := ensureStream(ctx, js, s)
+		got, err := ensureStream(ctx, js, s)
 		if err != nil {
 			return nil, err
 		}
-		out.subjects[s.Name] = subs
+		out.subjects[s.Name], out.window[s.Name] = got.Subjects, got.Duplicates
 		out.order = append(out.order, s.Name)
 	}
 	return out, nil
 }
 
 // ensureStream makes s as configured, or checks that it exists when it is
-// Existing, and returns its subjects on the server.
-func ensureStream(ctx context.Context, js jetstream.JetStream, s Stream) ([]string, error) {
+// Existing, and returns its configuration on the server.
+func ensureStream(ctx context.Context, js jetstream.JetStream, s Stream) (jetstream.StreamConfig, error) {
 	if s.Existing {
 		st, err := js.Stream(ctx, s.Name)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return nil, fmt.Errorf("natsbridge: stream %q does not exist: create it, or drop Existing so that the bridge creates it", s.Name)
+			return jetstream.StreamConfig{}, fmt.Errorf("natsbridge: stream %q does not exist: create it, or drop Existing so that the bridge creates it", s.Name)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("natsbridge: look up stream %q: %w", s.Name, err)
+			return jetstream.StreamConfig{}, fmt.Errorf("natsbridge: look up stream %q: %w", s.Name, err)
 		}
-		return st.CachedInfo().Config.Subjects, nil
+		return st.CachedInfo().Config, nil
 	}
 	if len(s.Subjects) == 0 {
-		return nil, fmt.Errorf("natsbridge: stream %q has no Subjects: list the subjects it captures, or set Existing", s.Name)
+		return jetstream.StreamConfig{}, fmt.Errorf("natsbridge: stream %q has no Subjects: list the subjects it captures, or set Existing", s.Name)
 	}
 	st, err := js.CreateOrUpdateStream(ctx, s.jetstream())
 	if err != nil {
-		return nil, fmt.Errorf("natsbridge: create or update stream %q with subjects %v: %w (a subject another stream captures, or a setting the server cannot change, must be changed in Config.Streams)", s.Name, s.Subjects, err)
+		return jetstream.StreamConfig{}, fmt.Errorf("natsbridge: create or update stream %q with subjects %v: %w (a subject another stream captures, or a setting the server cannot change, must be changed in Config.Streams)", s.Name, s.Subjects, err)
 	}
-	return st.CachedInfo().Config.Subjects, nil
+	return st.CachedInfo().Config, nil
 }
