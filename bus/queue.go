@@ -94,7 +94,10 @@ func (q *queue[T]) add(d *delivery[T]) (start bool) {
 		d.w.add()
 	}
 	q.c.accept()
-	if q.running < q.conc && q.running < q.n {
+	// A running activation may be inside a handler call for as long as the
+	// handler takes, so every message may start one, up to conc; one that
+	// then finds the ring empty stops at once.
+	if q.running < q.conc {
 		q.running++
 		q.work.add()
 		return true

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -332,5 +333,44 @@ func TestQueueActivationsStop(t *testing.T) {
 			t.Fatalf("%d workers, %d of them parked: want all parked", workers, idle)
 		}
 		runtime.Gosched()
+	}
+}
+
+// With Concurrency(n), n calls run at once: each waits until all n have
+// started, which only happens if the queue starts an activation for a
+// message while the others are inside their calls (the test publishes the
+// others once the first call has begun).
+func TestQueueConcurrencyRunsCallsAtOnce(t *testing.T) {
+	const n = 4
+	b := newBus(t)
+	top := mustTopic[int](t, b, "conc")
+	var arrived atomic.Int32
+	all, first := make(chan struct{}), make(chan struct{})
+	done := make(chan error, n)
+	ctx := testCtx(t)
+	if _, err := top.Handle(ctx, func(_ context.Context, v int) error {
+		switch arrived.Add(1) {
+		case 1:
+			close(first)
+		case n:
+			close(all)
+		}
+		select {
+		case <-all:
+			done <- nil
+		case <-ctx.Done():
+			done <- fmt.Errorf("call %d: only %d of %d calls ran at once", v, arrived.Load(), n)
+		}
+		return nil
+	}, Concurrency(n)); err != nil {
+		t.Fatal(err)
+	}
+	mustPublish(t, top, 0)
+	waitFor(t, first, "the first call")
+	mustPublish(t, top, seq(1, n)...)
+	for range n {
+		if err := await(t, done, "a call"); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
