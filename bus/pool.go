@@ -13,15 +13,15 @@ import (
 type runner interface{ run(yield func() bool) }
 
 // pool runs handler queues on worker goroutines. A submitted runner goes to
-// an idle worker, or to a new one while there are fewer than max, or else
+// an idle worker, or to a new one while there are fewer than limit, or else
 // waits in the run queue for the next worker that frees up. An idle worker
 // parks on its own channel. A reaper, running while there are workers,
 // looks at the parked ones every idle period and stops those that stayed
 // parked since its last look, so a worker exits after one to two idle
 // periods with nothing to do.
 type pool struct {
-	max  int
-	idle time.Duration
+	limit int
+	idle  time.Duration
 
 	waiting atomic.Int32 // len(runq), read without the lock
 
@@ -42,8 +42,8 @@ type worker struct {
 	seen  uint64      // parks when the reaper last looked
 }
 
-func newPool(max int, idle time.Duration) *pool {
-	return &pool{max: max, idle: idle, quit: make(chan struct{})}
+func newPool(limit int, idle time.Duration) *pool {
+	return &pool{limit: limit, idle: idle, quit: make(chan struct{})}
 }
 
 // never is the yield of a runner that has nothing to give way to.
@@ -63,7 +63,7 @@ func (p *pool) submit(r runner) {
 		p.parked = p.parked[:len(p.parked)-1]
 		p.mu.Unlock()
 		w.wake <- r // buffered: never waits
-	case p.workers < p.max:
+	case p.workers < p.limit:
 		p.workers++
 		p.wg.Add(1)
 		if !p.reaping {
