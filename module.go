@@ -67,7 +67,7 @@ var Module = fx.Module("fxbus",
 // with Configure.
 //
 // Buffer size and slow-subscriber policy are per subscription: pass them to
-// a handler with handlers.WithSubscribeOptions. DefaultBuffer and
+// a handler's registration beside its handlers options. DefaultBuffer and
 // DefaultPolicy set what a subscription gets when it sets none.
 type Config struct {
 	// DefaultBuffer is the queue size of subscriptions that set none. Zero

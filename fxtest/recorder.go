@@ -93,7 +93,7 @@ func (r *Recorder[T]) registration(b *bus.Bus, app *App) (handlers.Registration,
 	if app != nil {
 		r.timeout = app.cfg.timeout
 	}
-	return handlers.RegisterFunc(r.pattern, r.handle, handlers.Name(RecorderName), handlers.NoDeadLetters()), nil
+	return handlers.RegisterFunc(r.pattern, r.handle, bus.Name(RecorderName), handlers.NoDeadLetters()), nil
 }
 
 type recorderIn struct {

@@ -6,7 +6,7 @@
 // (Register), typically a struct whose fields are its dependencies.
 //
 //	reg := handlers.Register[Order]("orders.created", &Audit{db: db},
-//		handlers.Retry(5), handlers.Timeout(2*time.Second), handlers.Concurrency(4))
+//		handlers.Retry(5), handlers.Timeout(2*time.Second), bus.Concurrency(4))
 //
 // A Registration is a plain, non-generic value: handlers of many message types
 // travel through the one fx value group named Group. Provide, Supply and

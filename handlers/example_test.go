@@ -80,7 +80,7 @@ func ExampleDeadLetter() {
 			return handlers.Permanent(fmt.Errorf("order %d: negative total", o.ID))
 		}
 		return nil
-	}, handlers.Name("billing"), handlers.Retry(3))
+	}, bus.Name("billing"), handlers.Retry(3))
 	dead := handlers.RegisterFunc("orders.created"+handlers.DeadLetterSuffix, func(ctx context.Context, d handlers.DeadLetter[Order]) error {
 		fmt.Printf("%s gave up on order %d of %s after %d attempt(s): %s\n",
 			d.Subscriber, d.Message.ID, d.Topic, d.Attempts, d.Err)
@@ -133,7 +133,7 @@ func ExampleWithMiddleware() {
 
 // NewAuditHandler is an fx constructor of a Registration.
 func NewAuditHandler(log func(string)) handlers.Registration {
-	return handlers.Register[Order]("orders.created", &Audit{Log: log}, handlers.Name("audit"))
+	return handlers.Register[Order]("orders.created", &Audit{Log: log}, bus.Name("audit"))
 }
 
 // Mailer is a handler whose constructor knows nothing of this package.
@@ -154,9 +154,9 @@ func ExampleProvide() {
 		fx.Supply(&handlers.GroupReader{}),
 		fx.Supply(func(s string) { fmt.Println(s) }),
 		handlers.Provide(NewAuditHandler),
-		handlers.ProvideHandler[Order]("orders.created", NewMailer, handlers.Name("mail")),
+		handlers.ProvideHandler[Order]("orders.created", NewMailer, bus.Name("mail")),
 		handlers.Supply(handlers.RegisterFunc("payments.requested",
-			func(ctx context.Context, p Payment) error { return nil }, handlers.Name("charge"))),
+			func(ctx context.Context, p Payment) error { return nil }, bus.Name("charge"))),
 		fx.Invoke(func(p struct {
 			fx.In
 			Registrations []handlers.Registration `group:"fxbus.handlers"`

@@ -8,6 +8,8 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/fxbus/fxbus/bus"
+
 	"github.com/fxbus/fxbus/internal/quote"
 )
 
@@ -111,7 +113,7 @@ func Supply(regs ...Registration) fx.Option {
 // Handle(context.Context, Order) error. ctor's parameters are supplied by fx;
 // it returns a Handler[T] (or a func(context.Context, T) error), optionally
 // followed by an error. The registration's source is ctor.
-func ProvideHandler[T any](topic string, ctor any, opts ...Option) fx.Option {
+func ProvideHandler[T any](topic string, ctor any, opts ...bus.SubscribeOption) fx.Option {
 	fn, err := handlerConstructor[T](topic, ctor, opts)
 	if err != nil {
 		return fx.Error(fmt.Errorf("handlers.ProvideHandler[%s](%s): %w", reflect.TypeFor[T](), quote.String(topic), err))
@@ -124,7 +126,7 @@ func ProvideHandler[T any](topic string, ctor any, opts ...Option) fx.Option {
 
 // handlerConstructor returns a function with ctor's parameters that calls
 // ctor and registers its result.
-func handlerConstructor[T any](topic string, ctor any, opts []Option) (any, error) {
+func handlerConstructor[T any](topic string, ctor any, opts []bus.SubscribeOption) (any, error) {
 	want := reflect.TypeFor[T]()
 	t := reflect.TypeOf(ctor)
 	if t == nil || t.Kind() != reflect.Func {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/fxbus/fxbus/bus"
 	"go.uber.org/fx"
 )
 
@@ -43,13 +44,13 @@ func newAuditHandler(st *store) Registration {
 	return RegisterFunc("orders.created", func(_ context.Context, o order) error {
 		st.add("audit order")
 		return nil
-	}, Name("audit"))
+	}, bus.Name("audit"))
 }
 
 func newPaymentHandlers(st *store) ([]Registration, error) {
 	return []Registration{
-		RegisterFunc("payments.requested", func(context.Context, payment) error { st.add("charge payment"); return nil }, Name("charge")),
-		RegisterFunc("payments.requested", func(context.Context, payment) error { st.add("ledger payment"); return nil }, Name("ledger")),
+		RegisterFunc("payments.requested", func(context.Context, payment) error { st.add("charge payment"); return nil }, bus.Name("charge")),
+		RegisterFunc("payments.requested", func(context.Context, payment) error { st.add("ledger payment"); return nil }, bus.Name("ledger")),
 	}, nil
 }
 
@@ -68,10 +69,10 @@ func TestFxGroup(t *testing.T) {
 		fx.Supply(&GroupReader{}), // this test reads the group itself
 		fx.Supply(st),
 		Provide(newAuditHandler, newPaymentHandlers),
-		ProvideHandler[order]("orders.created", newMailer, Name("mail")),
+		ProvideHandler[order]("orders.created", newMailer, bus.Name("mail")),
 		Supply(
-			RegisterFunc("orders.created", func(context.Context, order) error { st.add("count order"); return nil }, Name("count")),
-			RegisterFunc("a.first", func(context.Context, int) error { return nil }, Name("first")),
+			RegisterFunc("orders.created", func(context.Context, order) error { st.add("count order"); return nil }, bus.Name("count")),
+			RegisterFunc("a.first", func(context.Context, int) error { return nil }, bus.Name("first")),
 		),
 		fx.Invoke(func(p groupParams) { regs = p.Registrations }),
 	)
@@ -131,7 +132,7 @@ func TestFxBadConstructors(t *testing.T) {
 		{"second result not error", Provide(func() (Registration, int) { return Registration{}, 0 }), "must return"},
 		{"constructor error", Provide(func() (Registration, error) { return Registration{}, errCtor }), "no database"},
 		{"handler: not a function", ProvideHandler[order]("t", "x"), "string is not a function"},
-		{"handler: bad option", ProvideHandler[order]("t", func() *auditor { return &auditor{} }, Name("x"), Retry(0)), "handlers.Retry(0)"},
+		{"handler: bad option", ProvideHandler[order]("t", func() *auditor { return &auditor{} }, bus.Name("x"), Retry(0)), "handlers.Retry(0)"},
 		{"handler: no Handle", ProvideHandler[payment]("t", func() *auditor { return &auditor{} }), "no method Handle(context.Context, handlers.payment) error"},
 		{"handler: nil result", ProvideHandler[order]("t", func() *auditor { return nil }), "handler is nil"},
 		{"handler: error", ProvideHandler[order]("t", func() (*auditor, error) { return nil, errCtor }), "no database"},
@@ -157,8 +158,8 @@ func TestProvideHandlerShapes(t *testing.T) {
 		fx.Supply(st),
 		ProvideHandler[order]("o", func(st *store) func(context.Context, order) error {
 			return func(context.Context, order) error { st.add("func"); return nil }
-		}, Name("fn")),
-		ProvideHandler[order]("o", func(st *store, more ...int) *mailer { return newMailer(st) }, Name("variadic")),
+		}, bus.Name("fn")),
+		ProvideHandler[order]("o", func(st *store, more ...int) *mailer { return newMailer(st) }, bus.Name("variadic")),
 		fx.Invoke(func(p groupParams) { regs = p.Registrations }),
 	)
 	if err := app.Err(); err != nil {
@@ -180,9 +181,9 @@ func TestProvideHandlerShapes(t *testing.T) {
 func TestSort(t *testing.T) {
 	h := func(context.Context, int) error { return nil }
 	regs := []Registration{
-		RegisterFunc("b", h, Name("x")),
-		RegisterFunc("a", h, Name("y")),
-		RegisterFunc("a", h, Name("x")),
+		RegisterFunc("b", h, bus.Name("x")),
+		RegisterFunc("a", h, bus.Name("y")),
+		RegisterFunc("a", h, bus.Name("x")),
 		{},
 	}
 	Sort(regs)

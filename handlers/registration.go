@@ -36,7 +36,7 @@ func (r Registration) Topic() string { return r.topic }
 // Type returns the message type the handler takes.
 func (r Registration) Type() reflect.Type { return r.typ }
 
-// Name returns the handler's name: the Name option, or a name derived from
+// Name returns the handler's name: the one bus.Name gave, or a name derived from
 // the handler's type or function.
 func (r Registration) Name() string { return r.name }
 
@@ -90,12 +90,12 @@ func (r Registration) Subscribe(ctx context.Context, b *bus.Bus, env Env) (Subsc
 //
 // Register does not fail: what is wrong with h or opts is reported by the
 // Registration's Err and Subscribe methods, at the app's start.
-func Register[T any](topic string, h Handler[T], opts ...Option) Registration {
+func Register[T any](topic string, h Handler[T], opts ...bus.SubscribeOption) Registration {
 	return newRegistration(topic, h, opts, caller(2))
 }
 
 // RegisterFunc is Register for a function.
-func RegisterFunc[T any](topic string, fn func(ctx context.Context, v T) error, opts ...Option) Registration {
+func RegisterFunc[T any](topic string, fn func(ctx context.Context, v T) error, opts ...bus.SubscribeOption) Registration {
 	var h Handler[T]
 	if fn != nil {
 		h = Func[T](fn)
@@ -103,7 +103,7 @@ func RegisterFunc[T any](topic string, fn func(ctx context.Context, v T) error, 
 	return newRegistration(topic, h, opts, caller(2))
 }
 
-func newRegistration[T any](topic string, h Handler[T], opts []Option, source string) Registration {
+func newRegistration[T any](topic string, h Handler[T], opts []bus.SubscribeOption, source string) Registration {
 	c := newConfig(opts)
 	r := Registration{topic: topic, typ: reflect.TypeFor[T](), name: c.name, source: source}
 	if isNil(h) {
@@ -147,13 +147,9 @@ func subscribe[T any](ctx context.Context, b *bus.Bus, env Env, r Registration, 
 	if err != nil {
 		return nil, err
 	}
-	if s.Name() != r.name {
-		s.Close()
-		return nil, fmt.Errorf("bus.Name(%s) in WithSubscribeOptions renames the handler: name it with handlers.Name(%[1]s) instead", quote.String(s.Name()))
-	}
 	// Declare the dead-letter topic now, when it does not depend on the
 	// message, so that a type clash shows at start.
-	if a.dl != nil && (c.deadLetter != "" || !strings.ContainsAny(r.topic, "*>")) {
+	if a.dl != nil && (c.deadLetter != "" || !bus.IsPattern(r.topic)) {
 		if _, err := a.dl.topic(r.topic); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("dead-letter topic: %w", err)

@@ -24,7 +24,7 @@ func ExampleRunner() {
 		handlers.RegisterFunc("orders", func(ctx context.Context, o Order) error {
 			saved.Add(1)
 			return nil
-		}, handlers.Name("saver")),
+		}, bus.Name("saver")),
 	}, lifecycle.Options{
 		Log:    log,
 		Topics: []lifecycle.Declaration{lifecycle.Declare[Order]("orders")},
@@ -53,7 +53,7 @@ func ExampleRunner() {
 func ExampleRunner_Start() {
 	b := bus.New()
 	r := lifecycle.New(b, []handlers.Registration{
-		handlers.RegisterFunc("orders.created", func(context.Context, Order) error { return nil }, handlers.Name("saver")),
+		handlers.RegisterFunc("orders.created", func(context.Context, Order) error { return nil }, bus.Name("saver")),
 	}, lifecycle.Options{})
 	err := r.Start(context.Background())
 	_, hint, _ := strings.Cut(err.Error(), "is declared: ")

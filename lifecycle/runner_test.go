@@ -60,10 +60,10 @@ func TestRunnerOrder(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	// Given in no particular order, as an fx value group gives them.
 	regs := []handlers.Registration{
-		handlers.RegisterFunc("b.x", nop[int], handlers.Name("z")),
-		handlers.RegisterFunc("a.x", nop[int], handlers.Name("y")),
-		handlers.RegisterFunc("a.>", nop[int], handlers.Name("w")),
-		handlers.RegisterFunc("a.x", nop[int], handlers.Name("x")),
+		handlers.RegisterFunc("b.x", nop[int], bus.Name("z")),
+		handlers.RegisterFunc("a.x", nop[int], bus.Name("y")),
+		handlers.RegisterFunc("a.>", nop[int], bus.Name("w")),
+		handlers.RegisterFunc("a.x", nop[int], bus.Name("x")),
 	}
 	r := New(b, regs, Options{
 		Log:    NewLog(zap.New(core)),
@@ -99,8 +99,8 @@ func TestRunnerStartFailureUndoes(t *testing.T) {
 	b := bus.New(bus.WithHooks(e.hooks()))
 	reg := prometheus.NewRegistry()
 	r := New(b, []handlers.Registration{
-		handlers.RegisterFunc("b.strings", nop[int], handlers.Name("second")),
-		handlers.RegisterFunc("a.ints", nop[int], handlers.Name("first")),
+		handlers.RegisterFunc("b.strings", nop[int], bus.Name("second")),
+		handlers.RegisterFunc("a.ints", nop[int], bus.Name("first")),
 	}, Options{
 		Registerer: reg,
 		Topics:     []Declaration{Declare[int]("a.ints"), Declare[string]("b.strings")},
@@ -133,13 +133,13 @@ func TestRunnerChecksBeforeSubscribing(t *testing.T) {
 	var e ends
 	b := bus.New(bus.WithHooks(e.hooks()))
 	r := New(b, []handlers.Registration{
-		handlers.RegisterFunc("declared", nop[int], handlers.Name("ok")),
-		handlers.RegisterFunc("nowhere", nop[int], handlers.Name("lost")),
-		handlers.RegisterFunc("nowhere.either", nop[string], handlers.Name("lost2")),
-		handlers.RegisterFunc("bad..name", nop[int], handlers.Name("bad")),
-		handlers.RegisterFunc("declared.dead-letter", nop[handlers.DeadLetter[int]], handlers.Name("dead")),
-		handlers.RegisterFunc("any.*", nop[int], handlers.Name("wild")),
-		handlers.RegisterFunc[int]("declared", nil, handlers.Name("nil")),
+		handlers.RegisterFunc("declared", nop[int], bus.Name("ok")),
+		handlers.RegisterFunc("nowhere", nop[int], bus.Name("lost")),
+		handlers.RegisterFunc("nowhere.either", nop[string], bus.Name("lost2")),
+		handlers.RegisterFunc("bad..name", nop[int], bus.Name("bad")),
+		handlers.RegisterFunc("declared.dead-letter", nop[handlers.DeadLetter[int]], bus.Name("dead")),
+		handlers.RegisterFunc("any.*", nop[int], bus.Name("wild")),
+		handlers.RegisterFunc[int]("declared", nil, bus.Name("nil")),
 		{},
 	}, Options{Topics: []Declaration{Declare[int]("declared"), {}}})
 	err := r.Start(testContext(t))
@@ -246,9 +246,9 @@ func TestRunnerHook(t *testing.T) {
 				return ctx.Err()
 			}
 			return bt.Publish(ctx, fmt.Sprint(v))
-		}, handlers.Name("a")),
-		handlers.RegisterFunc("b", func(ctx context.Context, v string) error { return ct.Publish(ctx, 1) }, handlers.Name("b")),
-		handlers.RegisterFunc("c", func(ctx context.Context, v float64) error { received.Add(1); return nil }, handlers.Name("c")),
+		}, bus.Name("a")),
+		handlers.RegisterFunc("b", func(ctx context.Context, v string) error { return ct.Publish(ctx, 1) }, bus.Name("b")),
+		handlers.RegisterFunc("c", func(ctx context.Context, v float64) error { received.Add(1); return nil }, bus.Name("c")),
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
 	r := New(b, regs, Options{Log: NewLog(zap.New(core))})
@@ -288,7 +288,7 @@ func TestRunnerObservers(t *testing.T) {
 	var mu sync.Mutex
 	rec := lockedObserver{mu: &mu, inner: recordingObserver{"user", &calls}}
 	r := New(b, []handlers.Registration{
-		handlers.RegisterFunc("boom", func(context.Context, int) error { panic("kaboom") }, handlers.Name("panicky")),
+		handlers.RegisterFunc("boom", func(context.Context, int) error { panic("kaboom") }, bus.Name("panicky")),
 	}, Options{
 		Log:        NewLog(zap.New(core)),
 		Observer:   rec,
@@ -364,7 +364,7 @@ func TestRunnerStopDeadline(t *testing.T) {
 			started <- struct{}{}
 			<-ctx.Done()
 			return ctx.Err()
-		}, handlers.Name("slow"), handlers.NoDeadLetters()),
+		}, bus.Name("slow"), handlers.NoDeadLetters()),
 	}, Options{Log: NewLog(zap.New(core)), Topics: []Declaration{Declare[int]("jobs")}, DrainTimeout: 50 * time.Millisecond})
 	ctx := testContext(t)
 	if err := r.Start(ctx); err != nil {
@@ -453,7 +453,7 @@ func TestRunnerMetricsOption(t *testing.T) {
 			if withReg {
 				opts.Registerer = reg
 			}
-			r := New(b, []handlers.Registration{handlers.RegisterFunc("jobs", nop[int], handlers.Name("w"))}, opts)
+			r := New(b, []handlers.Registration{handlers.RegisterFunc("jobs", nop[int], bus.Name("w"))}, opts)
 			ctx := testContext(t)
 			if err := r.Start(ctx); err != nil {
 				t.Fatal(err)
@@ -515,9 +515,9 @@ func TestRunnerWatchesHandlers(t *testing.T) {
 	log := NewLog(zap.New(core))
 	b := bus.New(bus.WithHooks(log.Hooks()))
 	r := New(b, []handlers.Registration{
-		handlers.RegisterFunc("orders.placed", nop[int], handlers.Name("audit")),
+		handlers.RegisterFunc("orders.placed", nop[int], bus.Name("audit")),
 		// A pattern's topics may carry other types: not watched.
-		handlers.RegisterFunc("metrics.*", nop[string], handlers.Name("gauges")),
+		handlers.RegisterFunc("metrics.*", nop[string], bus.Name("gauges")),
 	}, Options{Log: log})
 	top, _ := bus.NewTopic[int](b, "orders.placed")
 	other, _ := bus.NewTopic[int](b, "metrics.tick")

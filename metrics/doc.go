@@ -33,7 +33,7 @@
 //     the topic name or pattern the subscription was made for, like
 //     "orders.>": a pattern subscription has one series, whatever the
 //     topics it matches.
-//   - subscriber: the subscription's name (bus.Name, handlers.Name, or the
+//   - subscriber: the subscription's name (bus.Name, or the
 //     stable default derived from the code), never an ID, so that label
 //     values stay bounded.
 //   - reason: the bus's drop reasons (bus.DropReasons): full, evicted,
