@@ -7,6 +7,7 @@ import (
 	"path"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -175,17 +176,20 @@ type busIn struct {
 	Log      *lifecycle.Log
 }
 
-func newBus(in busIn) (*bus.Bus, error) { return NewBus(in.Settings.Config, in.Log) }
+func newBus(in busIn) (*bus.Bus, error) {
+	return NewBus(in.Settings.Config, bus.WithHooks(in.Log.Hooks()))
+}
 
-// NewBus returns a bus configured by cfg that logs drops and disconnects
-// through log (nil: no logging). It is the constructor Module uses; without
-// fx, give the same log and bus to lifecycle.New and call the Runner's Start
-// and Stop.
-func NewBus(cfg Config, log *lifecycle.Log) (*bus.Bus, error) {
+// NewBus returns a bus configured by cfg, with opts after the ones cfg
+// makes. It is the constructor Module uses; without fx, pass
+// bus.WithHooks(log.Hooks()) to log drops and disconnects through a
+// lifecycle.Log, give the same log and bus to lifecycle.New, and call the
+// Runner's Start and Stop.
+func NewBus(cfg Config, opts ...bus.Option) (*bus.Bus, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	opts := []bus.Option{bus.WithHooks(log.Hooks())}
+	opts = slices.Clone(opts)
 	if cfg.Synchronous {
 		opts = append(opts, bus.Synchronous())
 	}
@@ -232,34 +236,61 @@ func run(in runIn) error {
 	}
 	opts := lifecycle.Options{
 		Log:          in.Log,
-		Registerer:   in.Registerer,
-		Metrics:      in.Metrics,
 		Topics:       in.Topics,
 		DrainTimeout: in.Settings.DrainTimeout,
-		KillGrace:    in.Settings.KillGrace,
+	}
+	if in.Registerer != nil {
+		// Without a Registerer nothing is registered and no call is timed.
+		opts.Observer = in.Metrics.Observer()
 	}
 	if in.Settings.NoRetryWait {
 		opts.Wait = func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
 	}
-	r := lifecycle.New(in.Bus, in.Handlers, opts)
-	g := in.Gate
-	in.Lifecycle.Append(fx.Hook{
-		OnStart: func(ctx context.Context) error {
-			if err := r.Start(ctx); err != nil {
-				if n := g.drop(); n > 0 {
-					err = errors.Join(err, fmt.Errorf("fxbus: the %d message(s) published before the start were dropped with it", n))
-				}
-				return err
-			}
-			if err := g.release(ctx); err != nil {
-				// fx calls no OnStop for a hook whose OnStart failed.
-				return errors.Join(err, r.Stop(ctx))
-			}
-			return nil
-		},
-		OnStop: r.Stop,
-	})
+	s := &stage{r: lifecycle.New(in.Bus, in.Handlers, opts), g: in.Gate, m: in.Metrics, reg: in.Registerer}
+	in.Lifecycle.Append(fx.Hook{OnStart: s.start, OnStop: s.stop})
 	return nil
+}
+
+// stage is the bus's part of the app's start and stop: the Runner, the
+// metrics around it, and the start gate of the Publishers.
+type stage struct {
+	r   *lifecycle.Runner
+	g   *startGate
+	m   *metrics.Metrics
+	reg prometheus.Registerer // nil: the metrics are registered nowhere
+}
+
+func (s *stage) start(ctx context.Context) error {
+	if s.reg != nil {
+		if err := s.m.Register(s.reg); err != nil {
+			err = fmt.Errorf("fxbus: start: registering the bus's metrics: %w", err)
+			return s.fail(ctx, errors.Join(err, s.r.Stop(ctx)))
+		}
+	}
+	if err := s.r.Start(ctx); err != nil {
+		return s.fail(ctx, err)
+	}
+	if err := s.g.release(ctx); err != nil {
+		// fx calls no OnStop for a hook whose OnStart failed.
+		return errors.Join(err, s.stop(ctx))
+	}
+	return nil
+}
+
+// fail undoes a start that failed: the held messages are dropped and the
+// metrics unregistered (the Runner closed the bus).
+func (s *stage) fail(_ context.Context, err error) error {
+	if n := s.g.drop(); n > 0 {
+		err = errors.Join(err, fmt.Errorf("fxbus: the %d message(s) published before the start were dropped with it", n))
+	}
+	s.m.Close()
+	return err
+}
+
+func (s *stage) stop(ctx context.Context) error {
+	err := s.r.Stop(ctx)
+	s.m.Close()
+	return err
 }
 
 // strays reports registrations that reached the graph outside the handler
@@ -284,8 +315,8 @@ type metricsIn struct {
 	Bus *bus.Bus
 }
 
-// newMetrics makes the bus's metrics, registered nowhere yet: the Runner
-// registers them at start when the app has a prometheus.Registerer.
+// newMetrics makes the bus's metrics, registered nowhere yet: the start
+// registers them when the app has a prometheus.Registerer.
 func newMetrics(in metricsIn) (*metrics.Metrics, error) { return metrics.New(nil, in.Bus) }
 
 // Topic declares the topic called name with message type T. It provides a

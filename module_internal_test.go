@@ -32,8 +32,7 @@ func TestHandlerGroupTag(t *testing.T) {
 }
 
 func TestConfigDefaultsApplyToSubscriptions(t *testing.T) {
-	log := lifecycle.NewLog(nil)
-	b, err := NewBus(Config{DefaultBuffer: 3, DefaultPolicy: bus.DropOldest()}, log)
+	b, err := NewBus(Config{DefaultBuffer: 3, DefaultPolicy: bus.DropOldest()}, bus.WithHooks(lifecycle.NewLog(nil).Hooks()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +73,7 @@ func TestConfigDefaultsApplyToSubscriptions(t *testing.T) {
 
 func TestConfigRejectsBadDefaults(t *testing.T) {
 	for _, c := range []Config{{DefaultBuffer: -1}, {DefaultPolicy: bus.DisconnectAfter(0)}} {
-		if _, err := NewBus(c, lifecycle.NewLog(nil)); err == nil {
+		if _, err := NewBus(c); err == nil {
 			t.Errorf("NewBus(%+v): no error", c)
 		}
 	}

@@ -800,3 +800,73 @@ func TestDeadLetterNobodyReads(t *testing.T) {
 	}
 	app.RequireStop()
 }
+
+// Module registers the bus's metrics on the app's Registerer and observes
+// the handlers for them; without a Registerer it registers nothing and
+// observes nothing, and the collector still serves the counters. The stop
+// closes the Metrics either way.
+func TestModuleMetricsRegisterer(t *testing.T) {
+	for _, withReg := range []bool{true, false} {
+		t.Run(fmt.Sprint("registerer ", withReg), func(t *testing.T) {
+			var (
+				m    *metrics.Metrics
+				jobs fxbus.Publisher[Job]
+			)
+			reg := prometheus.NewPedanticRegistry()
+			opts := []fx.Option{
+				fxbus.Module,
+				fxbus.Configure(func(c *fxbus.Config) { c.Synchronous = true }),
+				fxbus.Topic[Job]("jobs"),
+				supplyHandler(handlers.RegisterFunc("jobs", func(context.Context, Job) error { return nil }, bus.Name("w"))),
+				fx.Populate(&m, &jobs),
+			}
+			if withReg {
+				opts = append(opts, fx.Supply(fx.Annotate(reg, fx.As(new(prometheus.Registerer)))))
+			}
+			app := fxtest.New(t, opts...)
+			app.RequireStart()
+			if err := jobs.Publish(testContext(t), Job{1}); err != nil {
+				t.Fatal(err)
+			}
+			want := map[bool]int{true: 1, false: 0}[withReg]
+			ok := prometheus.Labels{"topic": "jobs", "subscriber": "w", "outcome": "ok"}
+			if n := testutil.CollectAndCount(m.Series("fxbus_handler_calls_total", ok)); n != want {
+				t.Errorf("%d ok-call series, want %d", n, want)
+			}
+			if got := testutil.ToFloat64(m.Series("fxbus_events_delivered_total", prometheus.Labels{"subscriber": "w"})); got != 1 {
+				t.Errorf("delivered = %v, want 1", got)
+			}
+			if n, err := testutil.GatherAndCount(reg, "fxbus_events_delivered_total"); err != nil || n != want {
+				t.Errorf("registry has %d delivered series (%v), want %d", n, err, want)
+			}
+			app.RequireStop()
+			if n := testutil.CollectAndCount(m.Collector()); n != 0 {
+				t.Errorf("%d series after the stop, want 0: the stop closes the Metrics", n)
+			}
+		})
+	}
+}
+
+// A start that fails leaves no metric registered.
+func TestStartFailureUnregistersMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	app := fx.New(fx.NopLogger,
+		fx.Supply(fx.Annotate(reg, fx.As(new(prometheus.Registerer)))),
+		fxbus.Module,
+		fxbus.Topic[Job]("jobs"),
+		supplyHandler(handlers.RegisterFunc("jobs", func(context.Context, string) error { return nil }, bus.Name("w"))),
+	)
+	if err := app.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Start(testContext(t)); err == nil {
+		t.Fatal("Start succeeded, want a type error")
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mfs) != 0 {
+		t.Errorf("%d metric families stay registered after a failed start", len(mfs))
+	}
+}

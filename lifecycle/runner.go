@@ -11,14 +11,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
 	"github.com/fxbus/fxbus/internal/quote"
-	"github.com/fxbus/fxbus/metrics"
 )
 
 // Declaration is a topic that an app declares: a name and its message type.
@@ -71,25 +69,13 @@ func (d Declaration) String() string {
 }
 
 // Options configures a Runner. The zero value is valid: no logging, no
-// metrics, no declared topics, and a drain bounded only by Stop's context
+// observer, no declared topics, and a drain bounded only by Stop's context
 // (less the reserve).
 type Options struct {
 	// Log logs subscriptions, what Stop left undelivered, and the handler
 	// panics and dead letters it observes. Give the bus the same Log's Hooks
 	// to log drops and disconnects. Nil logs nothing.
 	Log *Log
-
-	// Registerer, when set, gets the bus's metrics (see package metrics)
-	// from Start to Stop, and the handlers' calls are observed for them.
-	// Nil: no metrics are registered.
-	Registerer prometheus.Registerer
-
-	// Metrics, when set, is the bus's *metrics.Metrics, made by
-	// metrics.New with a nil Registerer (fxbus.Module provides one, so
-	// that tests can read its Collector): Start registers it on
-	// Registerer, if set, instead of making one. Stop closes it either
-	// way.
-	Metrics *metrics.Metrics
 
 	// Topics are the topics the app declares. Start declares each on the
 	// bus, and fails for a handler whose topic is neither declared here nor
@@ -104,13 +90,9 @@ type Options struct {
 	// return and for the hooks that stop after the bus.
 	DrainTimeout time.Duration
 
-	// KillGrace is the bus's KillGrace (bus.KillGrace; one second when the
-	// bus has the default), which Stop keeps in reserve before the stop
-	// deadline. Zero means one second.
-	KillGrace time.Duration
-
-	// Observer, when set, also sees every handler call, after the Log's and
-	// the metrics' observers (for tracing, or for tests).
+	// Observer, when set, also sees every handler call, after the Log's
+	// (fxbus.Module passes the metrics' observer here when the app has a
+	// prometheus.Registerer; tracing and tests use it too).
 	Observer handlers.Observer
 
 	// Wait, when set, replaces the wait between a handler's attempts (see
@@ -126,11 +108,9 @@ type Runner struct {
 	opts Options
 	log  *zap.Logger
 
-	mu       sync.Mutex
-	started  bool
-	subs     []handlers.Subscription
-	metrics  *metrics.Metrics // closed at Stop
-	observed bool             // the handlers are observed for metrics
+	mu      sync.Mutex
+	started bool
+	subs    []handlers.Subscription
 }
 
 // New returns a Runner for the handler registrations regs on b. It keeps its
@@ -143,9 +123,6 @@ func New(b *bus.Bus, regs []handlers.Registration, opts Options) *Runner {
 	slices.SortStableFunc(opts.Topics, func(a, b Declaration) int {
 		return cmp.Or(cmp.Compare(a.name, b.name), cmp.Compare(typeString(a.typ), typeString(b.typ)))
 	})
-	if opts.KillGrace <= 0 {
-		opts.KillGrace = time.Second
-	}
 	topics := make([]string, 0, len(regs))
 	for _, r := range regs {
 		if !isPattern(r.Topic()) {
@@ -191,10 +168,7 @@ func (r *Runner) Start(ctx context.Context) error {
 	if err := r.declare(); err != nil {
 		return r.fail(ctx, err)
 	}
-	if err := r.startMetrics(); err != nil {
-		return r.fail(ctx, fmt.Errorf("lifecycle: start: registering the bus's metrics: %w", err))
-	}
-	env := handlers.Env{Observer: Observers(r.opts.Log.Observer(), r.metricsObserver(), r.opts.Observer), Wait: r.opts.Wait}
+	env := handlers.Env{Observer: Observers(r.opts.Log.Observer(), r.opts.Observer), Wait: r.opts.Wait}
 	for _, reg := range r.regs {
 		// The subscription lives until Stop closes the bus, not as long as
 		// the start context.
@@ -211,35 +185,7 @@ func (r *Runner) Start(ctx context.Context) error {
 	return nil
 }
 
-// startMetrics registers the bus's metrics when there is a Registerer, on
-// the Metrics of the Options if set; the handlers are observed for them
-// only then.
-func (r *Runner) startMetrics() error {
-	r.metrics = r.opts.Metrics
-	if r.opts.Registerer == nil {
-		return nil
-	}
-	if r.metrics == nil {
-		m, err := metrics.New(r.opts.Registerer, r.b)
-		if err != nil {
-			return err
-		}
-		r.metrics = m
-	} else if err := r.metrics.Register(r.opts.Registerer); err != nil {
-		return err
-	}
-	r.observed = true
-	return nil
-}
-
 var errNilBus = errors.New("lifecycle: the Runner has a nil *bus.Bus: pass the bus to lifecycle.New")
-
-func (r *Runner) metricsObserver() handlers.Observer {
-	if !r.observed {
-		return nil
-	}
-	return r.metrics.Observer()
-}
 
 // declare declares the topics on the bus and checks every registration's
 // topic before anything subscribes, reporting every problem at once.
@@ -325,16 +271,8 @@ func (r *Runner) fail(ctx context.Context, err error) error {
 	if cerr := r.b.Close(ctx); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("lifecycle: closing the bus after a failed start: %w", cerr))
 	}
-	r.closeMetrics()
 	r.opts.Log.Flush()
 	return err
-}
-
-func (r *Runner) closeMetrics() {
-	if r.metrics != nil {
-		r.metrics.Close()
-		r.metrics, r.observed = nil, false
-	}
 }
 
 // drainContext returns the context that bounds the drain: DrainTimeout, if
@@ -351,7 +289,7 @@ func (r *Runner) drainContext(ctx context.Context, now time.Time) (context.Conte
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		left := dl.Sub(now)
-		reserve := min(r.opts.KillGrace+left/10, left/2)
+		reserve := min(r.b.KillGrace()+left/10, left/2)
 		if at := dl.Add(-reserve); limit.IsZero() || at.Before(limit) {
 			limit = at
 		}
@@ -369,8 +307,7 @@ func (r *Runner) drainContext(ctx context.Context, now time.Time) (context.Conte
 // time (DrainTimeout, or ctx's deadline less a reserve: see Options), the
 // handlers' contexts are cancelled and what was left is dropped and counted;
 // Stop logs each subscriber and its count and returns the
-// *bus.ShutdownError that names them. Stop then unregisters the metrics and
-// flushes the Log.
+// *bus.ShutdownError that names them. Stop then flushes the Log.
 func (r *Runner) Stop(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -382,7 +319,6 @@ func (r *Runner) Stop(ctx context.Context) error {
 	defer cancel()
 	err := r.b.Close(dctx)
 	r.subs = nil
-	r.closeMetrics()
 	r.opts.Log.Flush()
 	var se *bus.ShutdownError
 	if errors.As(err, &se) {

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/goleak"
@@ -22,7 +20,6 @@ import (
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
-	"github.com/fxbus/fxbus/metrics"
 )
 
 func testContext(t *testing.T) context.Context {
@@ -97,13 +94,11 @@ func TestRunnerOrder(t *testing.T) {
 func TestRunnerStartFailureUndoes(t *testing.T) {
 	var e ends
 	b := bus.New(bus.WithHooks(e.hooks()))
-	reg := prometheus.NewRegistry()
 	r := New(b, []handlers.Registration{
 		handlers.RegisterFunc("b.strings", nop[int], bus.Name("second")),
 		handlers.RegisterFunc("a.ints", nop[int], bus.Name("first")),
 	}, Options{
-		Registerer: reg,
-		Topics:     []Declaration{Declare[int]("a.ints"), Declare[string]("b.strings")},
+		Topics: []Declaration{Declare[int]("a.ints"), Declare[string]("b.strings")},
 	})
 	err := r.Start(testContext(t))
 	if err == nil {
@@ -118,13 +113,6 @@ func TestRunnerStartFailureUndoes(t *testing.T) {
 	}
 	if _, err := bus.NewTopic[int](b, "c"); !errors.Is(err, bus.ErrClosed) {
 		t.Errorf("the bus is still open after a failed start: %v", err)
-	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(mfs) != 0 {
-		t.Errorf("%d metric families stay registered after a failed start", len(mfs))
 	}
 	goleak.VerifyNone(t)
 }
@@ -290,10 +278,9 @@ func TestRunnerObservers(t *testing.T) {
 	r := New(b, []handlers.Registration{
 		handlers.RegisterFunc("boom", func(context.Context, int) error { panic("kaboom") }, bus.Name("panicky")),
 	}, Options{
-		Log:        NewLog(zap.New(core)),
-		Observer:   rec,
-		Registerer: prometheus.NewRegistry(),
-		Topics:     []Declaration{Declare[int]("boom")},
+		Log:      NewLog(zap.New(core)),
+		Observer: rec,
+		Topics:   []Declaration{Declare[int]("boom")},
 	})
 	ctx := testContext(t)
 	if err := r.Start(ctx); err != nil {
@@ -416,7 +403,11 @@ func TestDrainContext(t *testing.T) {
 		{name: "deadline first", drain: 20 * time.Second, deadline: 15 * time.Second, want: 15*time.Second - 2500*time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := New(bus.New(), nil, Options{DrainTimeout: tc.drain, KillGrace: tc.kill})
+			var opts []bus.Option
+			if tc.kill > 0 {
+				opts = append(opts, bus.KillGrace(tc.kill))
+			}
+			r := New(bus.New(opts...), nil, Options{DrainTimeout: tc.drain})
 			ctx := context.Background()
 			if tc.deadline > 0 {
 				var cancel context.CancelFunc
@@ -431,52 +422,6 @@ func TestDrainContext(t *testing.T) {
 				t.Errorf("drain deadline %v from now, want none", dl.Sub(now))
 			case tc.want != 0 && (!ok || dl.Sub(now) != tc.want):
 				t.Errorf("drain deadline %v from now (set: %v), want %v", dl.Sub(now), ok, tc.want)
-			}
-		})
-	}
-}
-
-// Options.Metrics: the Runner registers the Metrics it is given on the
-// Registerer and observes the handlers for it; without a Registerer it
-// registers nothing and observes nothing, and the collector still serves
-// the counters. Stop closes it either way.
-func TestRunnerMetricsOption(t *testing.T) {
-	for _, withReg := range []bool{true, false} {
-		t.Run(fmt.Sprint("registerer ", withReg), func(t *testing.T) {
-			b := bus.New()
-			m, err := metrics.New(nil, b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			opts := Options{Metrics: m, Topics: []Declaration{Declare[int]("jobs")}}
-			reg := prometheus.NewPedanticRegistry()
-			if withReg {
-				opts.Registerer = reg
-			}
-			r := New(b, []handlers.Registration{handlers.RegisterFunc("jobs", nop[int], bus.Name("w"))}, opts)
-			ctx := testContext(t)
-			if err := r.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			top, _ := bus.NewTopic[int](b, "jobs")
-			if err := top.PublishSync(ctx, 1); err != nil {
-				t.Fatal(err)
-			}
-			ok := prometheus.Labels{"topic": "jobs", "subscriber": "w", "outcome": "ok"}
-			if n := testutil.CollectAndCount(m.Series("fxbus_handler_calls_total", ok)); n != map[bool]int{true: 1, false: 0}[withReg] {
-				t.Errorf("%d ok-call series", n)
-			}
-			if got := testutil.ToFloat64(m.Series("fxbus_events_delivered_total", prometheus.Labels{"subscriber": "w"})); got != 1 {
-				t.Errorf("delivered = %v, want 1", got)
-			}
-			if n, err := testutil.GatherAndCount(reg, "fxbus_events_delivered_total"); err != nil || n != map[bool]int{true: 1, false: 0}[withReg] {
-				t.Errorf("registry has %d delivered series (%v)", n, err)
-			}
-			if err := r.Stop(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if n := testutil.CollectAndCount(m.Collector()); n != 0 {
-				t.Errorf("%d series after Stop, want 0: Stop closes the Metrics", n)
 			}
 		})
 	}
