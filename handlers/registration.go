@@ -27,6 +27,7 @@ type Registration struct {
 	name      string
 	source    string
 	err       error // what was wrong with the options
+	dead      bool  // T is a DeadLetter type
 	subscribe func(ctx context.Context, b *bus.Bus, env Env) (Subscription, error)
 }
 
@@ -39,6 +40,11 @@ func (r Registration) Type() reflect.Type { return r.typ }
 // Name returns the handler's name: the one bus.Name gave, or a name derived from
 // the handler's type or function.
 func (r Registration) Name() string { return r.name }
+
+// TakesDeadLetters reports whether the handler takes DeadLetter values: its
+// topic is a dead-letter topic, which the handlers that give up on messages
+// declare, so an app need not.
+func (r Registration) TakesDeadLetters() bool { return r.dead }
 
 // Source returns where the registration was made (function and file:line),
 // for error messages.
@@ -105,7 +111,8 @@ func RegisterFunc[T any](topic string, fn func(ctx context.Context, v T) error, 
 
 func newRegistration[T any](topic string, h Handler[T], opts []bus.SubscribeOption, source string) Registration {
 	c := newConfig(opts)
-	r := Registration{topic: topic, typ: reflect.TypeFor[T](), name: c.name, source: source}
+	_, dead := any(*new(T)).(deadLetterValue)
+	r := Registration{topic: topic, typ: reflect.TypeFor[T](), name: c.name, source: source, dead: dead}
 	if isNil(h) {
 		c.errs = append(c.errs, fmt.Errorf("the handler is nil: pass a value whose Handle method handles %s", r.typ))
 		h = nil

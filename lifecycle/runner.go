@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -125,7 +124,7 @@ func New(b *bus.Bus, regs []handlers.Registration, opts Options) *Runner {
 	})
 	topics := make([]string, 0, len(regs))
 	for _, r := range regs {
-		if !isPattern(r.Topic()) {
+		if !bus.IsPattern(r.Topic()) {
 			topics = append(topics, r.Topic())
 		}
 	}
@@ -226,31 +225,12 @@ func (r *Runner) declare() error {
 			errs = append(errs, fmt.Errorf("lifecycle: %s: %w", reg, err))
 			continue
 		}
-		if !isPattern(topic) && !declared[topic] && !isDeadLetter(reg.Type()) {
+		if !bus.IsPattern(topic) && !declared[topic] && !reg.TakesDeadLetters() {
 			errs = append(errs, fmt.Errorf("lifecycle: %s: no topic %s is declared: add fxbus.Topic[%s](%[2]s) to the app's options (or lifecycle.Declare to Options.Topics)",
 				reg, quote.String(topic), typeString(reg.Type())))
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// deadLetterType is the package path and name prefix of handlers.DeadLetter.
-var deadLetterType = reflect.TypeFor[handlers.DeadLetter[struct{}]]()
-
-// isDeadLetter reports whether t is a handlers.DeadLetter[T]: dead-letter
-// topics are declared by the handlers that publish to them, at start.
-func isDeadLetter(t reflect.Type) bool {
-	return t != nil && t.PkgPath() == deadLetterType.PkgPath() && strings.HasPrefix(t.Name(), "DeadLetter[")
-}
-
-// isPattern reports whether a valid pattern has a wildcard token.
-func isPattern(p string) bool {
-	for i := 0; i < len(p); i++ {
-		if (p[i] == '*' || p[i] == '>') && (i == 0 || p[i-1] == '.') && (i == len(p)-1 || p[i+1] == '.') {
-			return true
-		}
-	}
-	return false
 }
 
 // fail undoes a partial start: it closes the subscriptions made so far in

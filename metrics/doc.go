@@ -40,8 +40,9 @@
 //     timeout, canceled, disconnect, unsubscribed, shutdown; and
 //     dead-letter-unhandled, counted per dead-letter topic with
 //     subscriber="" when a dead letter is published there and nothing
-//     subscribes to it (an unrouted publish on a topic whose name ends in
-//     handlers.DeadLetterSuffix, or that DeadLetterTopics picks).
+//     subscribes to it (an unrouted publish on a topic that a handler
+//     observed by the Metrics reported as its dead-letter topic, in
+//     handlers.Call.DeadLetterTopic).
 //   - outcome: ok, error, panic, timeout (handlers.Outcome): what the call
 //     did, whatever happened to the message next. A message that panics
 //     three times and is then dead-lettered counts outcome="panic" three
