@@ -17,13 +17,15 @@ import (
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/decl"
+	"github.com/fxbus/fxbus/internal/fxgroup"
 	"github.com/fxbus/fxbus/internal/quote"
 	"github.com/fxbus/fxbus/lifecycle"
 	"github.com/fxbus/fxbus/metrics"
 )
 
 // The value groups that carry topic declarations and Configure functions to
-// the module. Handler registrations travel in handlers.Group.
+// the module. Handler registrations travel in fxgroup.Handlers.
 const (
 	topicGroup  = "fxbus.topics"
 	configGroup = "fxbus.config"
@@ -34,7 +36,7 @@ const (
 // It takes, all optional: a *zap.Logger (default: no logging), a
 // prometheus.Registerer (metrics are registered only when one is given), and
 // a Config (set it with fx.Supply, fx.Decorate or Configure). It collects the
-// handler registrations of the value group handlers.Group and the topics
+// handler registrations of the value group fxgroup.Handlers and the topics
 // that Topic and NamedTopic declare. At start it subscribes the handlers,
 // then releases what Publishers held until then; at stop it drains and
 // closes the bus (see package lifecycle). It provides the *bus.Bus and the
@@ -58,7 +60,7 @@ const (
 var Module = fx.Module("fxbus",
 	fx.Provide(fx.Private, resolveConfig, newLog),
 	fx.Provide(newBus, newStartGate, newMetrics),
-	fx.Supply(&handlers.GroupReader{}),
+	fx.Supply(&fxgroup.Reader{}),
 	fx.Invoke(run),
 )
 
@@ -219,7 +221,7 @@ type runIn struct {
 	Log        *lifecycle.Log
 	Registerer prometheus.Registerer   `optional:"true"`
 	Handlers   []handlers.Registration `group:"fxbus.handlers"`
-	Topics     []lifecycle.Declaration `group:"fxbus.topics"`
+	Topics     []decl.Declaration      `group:"fxbus.topics"`
 
 	// Registrations provided with plain fx.Provide: nothing subscribes
 	// them, so run fails with the fix.
@@ -366,10 +368,10 @@ func NamedTopic[T any](name, fxName string) fx.Option {
 func topicOptions[T any](name, what, at string, results ...fx.Annotation) fx.Option {
 	annotations := append([]fx.Annotation{fx.ParamTags(`optional:"true"`, `optional:"true"`, `group:"`+topicGroup+`"`)}, results...)
 	return fx.Options(
-		fx.Provide(fx.Annotate(func(b *bus.Bus, g *startGate, decls []lifecycle.Declaration) (Publisher[T], error) {
+		fx.Provide(fx.Annotate(func(b *bus.Bus, g *startGate, decls []decl.Declaration) (Publisher[T], error) {
 			return newPublisher[T](b, g, name, what, decls)
 		}, annotations...)),
-		fx.Supply(fx.Annotated{Group: topicGroup, Target: lifecycle.Declare[T](name).WithSource(at)}),
+		fx.Supply(fx.Annotated{Group: topicGroup, Target: decl.Declare[T](name).WithSource(at)}),
 	)
 }
 
@@ -377,7 +379,7 @@ func topicOptions[T any](name, what, at string, results ...fx.Annotation) fx.Opt
 // decls are the app's declarations, to name the other one when the name is
 // declared with two types. Without Module's start gate (an app with a
 // *bus.Bus of its own) it publishes at once.
-func newPublisher[T any](b *bus.Bus, g *startGate, name, what string, decls []lifecycle.Declaration) (Publisher[T], error) {
+func newPublisher[T any](b *bus.Bus, g *startGate, name, what string, decls []decl.Declaration) (Publisher[T], error) {
 	if b == nil {
 		return nil, fmt.Errorf("%s: the app has no *bus.Bus: add fxbus.Module to its fx.Options (or provide a *bus.Bus of its own)", what)
 	}

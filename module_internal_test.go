@@ -6,20 +6,19 @@ import (
 	"testing"
 
 	"github.com/fxbus/fxbus/bus"
+	"github.com/fxbus/fxbus/internal/fxgroup"
 	"github.com/fxbus/fxbus/lifecycle"
-
-	"github.com/fxbus/fxbus/handlers"
 )
 
 // Struct tags must be literals: check that the module's handler group is the
-// one handlers.Group names.
+// one fxgroup.Handlers names.
 func TestHandlerGroupTag(t *testing.T) {
 	f, ok := reflect.TypeFor[runIn]().FieldByName("Handlers")
 	if !ok {
 		t.Fatal("runIn has no Handlers field")
 	}
-	if got, want := f.Tag.Get("group"), handlers.Group; got != want {
-		t.Errorf("runIn.Handlers is in group %q, handlers.Group is %q", got, want)
+	if got, want := f.Tag.Get("group"), fxgroup.Handlers; got != want {
+		t.Errorf("runIn.Handlers is in group %q, fxgroup.Handlers is %q", got, want)
 	}
 	f, _ = reflect.TypeFor[runIn]().FieldByName("Topics")
 	if got := f.Tag.Get("group"); got != topicGroup {

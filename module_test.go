@@ -23,6 +23,7 @@ import (
 	"github.com/fxbus/fxbus"
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/fxgroup"
 	"github.com/fxbus/fxbus/metrics"
 )
 
@@ -40,7 +41,7 @@ func provideHandler(ctor any) fx.Option {
 }
 
 func supplyHandler(r handlers.Registration) fx.Option {
-	return fx.Supply(fx.Annotated{Group: handlers.Group, Target: r})
+	return fx.Supply(fx.Annotated{Group: fxgroup.Handlers, Target: r})
 }
 
 // testContext bounds what a test may wait for.

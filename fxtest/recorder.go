@@ -13,6 +13,7 @@ import (
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/fxgroup"
 	"github.com/fxbus/fxbus/internal/quote"
 )
 
@@ -109,7 +110,7 @@ type recorderIn struct {
 func (r *Recorder[T]) Option() fx.Option {
 	return fx.Provide(fx.Annotate(func(in recorderIn) (handlers.Registration, error) {
 		return r.registration(in.Bus, in.App)
-	}, fx.ResultTags(`group:"`+handlers.Group+`"`)))
+	}, fx.ResultTags(`group:"`+fxgroup.Handlers+`"`)))
 }
 
 func (r *Recorder[T]) handle(ctx context.Context, v T) error {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fxbus/fxbus/bus"
 
+	"github.com/fxbus/fxbus/internal/fxgroup"
 	"github.com/fxbus/fxbus/internal/quote"
 )
 
@@ -20,20 +21,13 @@ var (
 )
 
 const (
-	groupTag   = `group:"` + Group + `"`
-	flattenTag = `group:"` + Group + `,flatten"`
+	groupTag   = `group:"` + fxgroup.Handlers + `"`
+	flattenTag = `group:"` + fxgroup.Handlers + `,flatten"`
 )
-
-// GroupReader marks an fx app in which something runs the registrations of
-// Group: fxbus.Module supplies one. Provide, Supply and ProvideHandler check
-// for it when the app is built, so that handlers registered in an app without
-// fxbus.Module are an error instead of never running. An app that reads Group
-// itself supplies one too: fx.Supply(&handlers.GroupReader{}).
-type GroupReader struct{}
 
 type readerIn struct {
 	fx.In
-	Reader *GroupReader `optional:"true"`
+	Reader *fxgroup.Reader `optional:"true"`
 }
 
 // requireReader is the check that an app built with registrations runs them.
@@ -46,7 +40,7 @@ func requireReader(what string) fx.Option {
 	})
 }
 
-// Provide puts the Registrations that constructors return into the Group
+// Provide puts the Registrations that constructors return into the handler
 // value group, so that a handler is registered in one line of fx.Options:
 //
 //	handlers.Provide(NewAuditHandler)
@@ -92,14 +86,14 @@ func registrationTag(ctor any) (string, error) {
 	return "", fmt.Errorf("%s returns %s, not handlers.Registration or []handlers.Registration: wrap the handler with handlers.Register, or use handlers.ProvideHandler", t, t.Out(0))
 }
 
-// Supply puts ready Registrations into the Group value group, for handlers
+// Supply puts ready Registrations into the handler value group, for handlers
 // without dependencies:
 //
 //	handlers.Supply(handlers.RegisterFunc("orders.created", logOrder))
 func Supply(regs ...Registration) fx.Option {
 	vals := make([]any, 0, len(regs))
 	for _, r := range regs {
-		vals = append(vals, fx.Annotated{Group: Group, Target: r})
+		vals = append(vals, fx.Annotated{Group: fxgroup.Handlers, Target: r})
 	}
 	return fx.Options(fx.Supply(vals...), requireReader("handlers.Supply"))
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/fxbus/fxbus/bus"
+	"github.com/fxbus/fxbus/internal/fxgroup"
 	"go.uber.org/fx"
 )
 
@@ -66,7 +67,7 @@ func TestFxGroup(t *testing.T) {
 	var regs []Registration
 	app := fx.New(
 		fx.NopLogger,
-		fx.Supply(&GroupReader{}), // this test reads the group itself
+		fx.Supply(&fxgroup.Reader{}), // this test reads the group itself
 		fx.Supply(st),
 		Provide(newAuditHandler, newPaymentHandlers),
 		ProvideHandler[order]("orders.created", newMailer, bus.Name("mail")),
@@ -79,7 +80,7 @@ func TestFxGroup(t *testing.T) {
 	if err := app.Err(); err != nil {
 		t.Fatal(err)
 	}
-	Sort(regs)
+	sortRegs(regs)
 	var got []string
 	for _, r := range regs {
 		got = append(got, r.Topic()+"/"+r.Name()+"/"+r.Type().String())
@@ -139,7 +140,7 @@ func TestFxBadConstructors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			app := fx.New(fx.NopLogger, fx.Supply(&GroupReader{}), tt.opt, fx.Invoke(func(groupParams) {}))
+			app := fx.New(fx.NopLogger, fx.Supply(&fxgroup.Reader{}), tt.opt, fx.Invoke(func(groupParams) {}))
 			err := app.Err()
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("app error: %v, want one containing %q", err, tt.want)
@@ -154,7 +155,7 @@ func TestProvideHandlerShapes(t *testing.T) {
 	var regs []Registration
 	app := fx.New(
 		fx.NopLogger,
-		fx.Supply(&GroupReader{}), // this test reads the group itself
+		fx.Supply(&fxgroup.Reader{}), // this test reads the group itself
 		fx.Supply(st),
 		ProvideHandler[order]("o", func(st *store) func(context.Context, order) error {
 			return func(context.Context, order) error { st.add("func"); return nil }
@@ -165,7 +166,7 @@ func TestProvideHandlerShapes(t *testing.T) {
 	if err := app.Err(); err != nil {
 		t.Fatal(err)
 	}
-	Sort(regs)
+	sortRegs(regs)
 	b := newBus(t)
 	for _, r := range regs {
 		mustSubscribe(t, b, r, Env{})
@@ -178,27 +179,9 @@ func TestProvideHandlerShapes(t *testing.T) {
 	}
 }
 
-func TestSort(t *testing.T) {
-	h := func(context.Context, int) error { return nil }
-	regs := []Registration{
-		RegisterFunc("b", h, bus.Name("x")),
-		RegisterFunc("a", h, bus.Name("y")),
-		RegisterFunc("a", h, bus.Name("x")),
-		{},
-	}
-	Sort(regs)
-	var got []string
-	for _, r := range regs {
-		got = append(got, r.Topic()+"/"+r.Name())
-	}
-	if want := []string{"/", "a/x", "a/y", "b/x"}; !slices.Equal(got, want) {
-		t.Errorf("Sort: %v, want %v", got, want)
-	}
-}
-
 // Registrations in an app where nothing reads the group (no fxbus.Module)
 // are an error when the app is built, that says what to add; with a
-// GroupReader the same app builds.
+// fxgroup.Reader the same app builds.
 func TestRegistrationsWithoutReader(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -215,9 +198,9 @@ func TestRegistrationsWithoutReader(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "add fxbus.Module") {
 				t.Fatalf("app error: %v, want one naming %s and saying to add fxbus.Module", err, tc.want)
 			}
-			app = fx.New(fx.NopLogger, fx.Supply(&store{}, &GroupReader{}), tc.opt)
+			app = fx.New(fx.NopLogger, fx.Supply(&store{}, &fxgroup.Reader{}), tc.opt)
 			if err := app.Err(); err != nil {
-				t.Fatalf("with a GroupReader: %v", err)
+				t.Fatalf("with a fxgroup.Reader: %v", err)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"reflect"
@@ -198,3 +199,10 @@ func chainOf[T any](t testing.TB, h Handler[T], env Env, opts ...bus.SubscribeOp
 }
 
 func reflectType[T any]() reflect.Type { return reflect.TypeFor[T]() }
+
+// sortRegs orders registrations by topic and name, as the app's start does.
+func sortRegs(regs []Registration) {
+	slices.SortStableFunc(regs, func(a, b Registration) int {
+		return cmp.Or(cmp.Compare(a.Topic(), b.Topic()), cmp.Compare(a.Name(), b.Name()))
+	})
+}

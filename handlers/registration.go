@@ -1,22 +1,17 @@
 package handlers
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"reflect"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/internal/quote"
 )
-
-// Group is the fx value group that carries Registrations to fxbus.Module.
-const Group = "fxbus.handlers"
 
 // Registration is one typed handler, ready to subscribe, as a plain value:
 // handlers of many message types travel through one fx value group as
@@ -206,27 +201,6 @@ func build[T any](b *bus.Bus, env Env, topic, name string, h Handler[T], c *conf
 		a.obs = env.Observer.Bind(topic, name)
 	}
 	return top, a, nil
-}
-
-// Sort sorts registrations by topic, then name (then type and source), so
-// that they subscribe in the same order on every run: fx hands a value
-// group's values over in no particular order.
-func Sort(regs []Registration) {
-	slices.SortStableFunc(regs, func(a, b Registration) int {
-		return cmp.Or(
-			cmp.Compare(a.topic, b.topic),
-			cmp.Compare(a.name, b.name),
-			cmp.Compare(typeString(a.typ), typeString(b.typ)),
-			cmp.Compare(a.source, b.source),
-		)
-	})
-}
-
-func typeString(t reflect.Type) string {
-	if t == nil {
-		return ""
-	}
-	return t.String()
 }
 
 // isNil reports whether h is nil or a nil pointer, map, func, chan or slice

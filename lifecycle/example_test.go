@@ -19,6 +19,11 @@ type Order struct{ ID string }
 func ExampleRunner() {
 	log := lifecycle.NewLog(nil) // give it a *zap.Logger to log
 	b := bus.New(bus.WithHooks(log.Hooks()))
+	orders, err := bus.NewTopic[Order](b, "orders") // declares the topic
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	var saved atomic.Int64
 	r := lifecycle.New(b, []handlers.Registration{
 		handlers.RegisterFunc("orders", func(ctx context.Context, o Order) error {
@@ -26,15 +31,13 @@ func ExampleRunner() {
 			return nil
 		}, bus.Name("saver")),
 	}, lifecycle.Options{
-		Log:    log,
-		Topics: []lifecycle.Declaration{lifecycle.Declare[Order]("orders")},
+		Log: log,
 	})
 	ctx := context.Background()
 	if err := r.Start(ctx); err != nil {
 		fmt.Println("start:", err)
 		return
 	}
-	orders, _ := bus.NewTopic[Order](b, "orders")
 	for _, id := range []string{"a", "b", "c"} {
 		_ = orders.Publish(ctx, Order{ID: id})
 	}
@@ -59,5 +62,5 @@ func ExampleRunner_Start() {
 	_, hint, _ := strings.Cut(err.Error(), "is declared: ")
 	fmt.Println(hint)
 	// Output:
-	// add fxbus.Topic[lifecycle_test.Order]("orders.created") to the app's options (or lifecycle.Declare to Options.Topics)
+	// add fxbus.Topic[lifecycle_test.Order]("orders.created") to the app's options (or declare it with bus.NewTopic before Start)
 }

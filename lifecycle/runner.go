@@ -15,57 +15,9 @@ import (
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/decl"
 	"github.com/fxbus/fxbus/internal/quote"
 )
-
-// Declaration is a topic that an app declares: a name and its message type.
-// fxbus.Topic puts one in the fx graph; a Runner declares each on the bus at
-// Start, and only handlers of declared topics may subscribe.
-type Declaration struct {
-	name    string
-	typ     reflect.Type
-	source  string
-	declare func(*bus.Bus) error
-}
-
-// Declare returns the Declaration of the topic called name that carries T.
-func Declare[T any](name string) Declaration {
-	return Declaration{
-		name: name,
-		typ:  reflect.TypeFor[T](),
-		declare: func(b *bus.Bus) error {
-			_, err := bus.NewTopic[T](b, name)
-			return err
-		},
-	}
-}
-
-// Name returns the topic's name.
-func (d Declaration) Name() string { return d.name }
-
-// Type returns the topic's message type.
-func (d Declaration) Type() reflect.Type { return d.typ }
-
-// WithSource returns d with where it was made (a function and its
-// file:line), which errors about it then name; fxbus.Topic records its
-// caller.
-func (d Declaration) WithSource(source string) Declaration {
-	d.source = source
-	return d
-}
-
-// Source returns where the declaration was made, or "" if nobody said.
-func (d Declaration) Source() string { return d.source }
-
-// String describes the declaration as the code that makes it reads, and
-// where that code is when known.
-func (d Declaration) String() string {
-	s := fmt.Sprintf("fxbus.Topic[%s](%s)", d.typ, quote.String(d.name))
-	if d.source != "" {
-		s += " in " + d.source
-	}
-	return s
-}
 
 // Options configures a Runner. The zero value is valid: no logging, no
 // observer, no declared topics, and a drain bounded only by Stop's context
@@ -76,11 +28,12 @@ type Options struct {
 	// to log drops and disconnects. Nil logs nothing.
 	Log *Log
 
-	// Topics are the topics the app declares. Start declares each on the
-	// bus, and fails for a handler whose topic is neither declared here nor
-	// already on the bus, unless it is a wildcard pattern or the handler
-	// takes handlers.DeadLetter values.
-	Topics []Declaration
+	// Topics are the topics that fxbus.Topic declares: Start declares each
+	// on the bus, and fails for a handler whose topic is neither declared
+	// here nor already on the bus, unless it is a wildcard pattern or the
+	// handler takes handlers.DeadLetter values. Without fx, declare the
+	// topics with bus.NewTopic before Start.
+	Topics []decl.Declaration
 
 	// DrainTimeout bounds how long Stop waits for the bus to drain. Zero
 	// means no bound of its own. Either way, when Stop's context has a
@@ -117,10 +70,10 @@ type Runner struct {
 // fixed order, and subscription order decides the order of the shutdown.
 func New(b *bus.Bus, regs []handlers.Registration, opts Options) *Runner {
 	regs = slices.Clone(regs)
-	handlers.Sort(regs)
+	sortRegistrations(regs)
 	opts.Topics = slices.Clone(opts.Topics)
-	slices.SortStableFunc(opts.Topics, func(a, b Declaration) int {
-		return cmp.Or(cmp.Compare(a.name, b.name), cmp.Compare(typeString(a.typ), typeString(b.typ)))
+	slices.SortStableFunc(opts.Topics, func(a, b decl.Declaration) int {
+		return cmp.Or(cmp.Compare(a.Name(), b.Name()), cmp.Compare(typeString(a.Type()), typeString(b.Type())))
 	})
 	topics := make([]string, 0, len(regs))
 	for _, r := range regs {
@@ -130,6 +83,20 @@ func New(b *bus.Bus, regs []handlers.Registration, opts Options) *Runner {
 	}
 	opts.Log.Watch(topics)
 	return &Runner{b: b, regs: regs, opts: opts, log: opts.Log.Logger()}
+}
+
+// sortRegistrations sorts regs by topic, then name (then type and source),
+// so that they subscribe in the same order on every run: fx hands a value
+// group's values over in no particular order.
+func sortRegistrations(regs []handlers.Registration) {
+	slices.SortStableFunc(regs, func(a, b handlers.Registration) int {
+		return cmp.Or(
+			cmp.Compare(a.Topic(), b.Topic()),
+			cmp.Compare(a.Name(), b.Name()),
+			cmp.Compare(typeString(a.Type()), typeString(b.Type())),
+			cmp.Compare(a.Source(), b.Source()),
+		)
+	})
 }
 
 func typeString(t reflect.Type) string {
@@ -191,23 +158,23 @@ var errNilBus = errors.New("lifecycle: the Runner has a nil *bus.Bus: pass the b
 func (r *Runner) declare() error {
 	var errs []error
 	declared := make(map[string]bool)
-	first := make(map[string]Declaration) // the declaration that made each topic
+	first := make(map[string]decl.Declaration) // the declaration that made each topic
 	for _, d := range r.opts.Topics {
-		if d.declare == nil {
-			errs = append(errs, errors.New("lifecycle: a zero Declaration: make one with lifecycle.Declare or fxbus.Topic"))
+		if d.Type() == nil {
+			errs = append(errs, errors.New("lifecycle: a zero Declaration: make one with fxbus.Topic"))
 			continue
 		}
-		if err := d.declare(r.b); err != nil {
-			if f, ok := first[d.name]; ok {
+		if err := d.Declare(r.b); err != nil {
+			if f, ok := first[d.Name()]; ok {
 				err = fmt.Errorf("%w (the topic was declared first by %s)", err, f)
 			}
 			errs = append(errs, fmt.Errorf("lifecycle: %s: %w", d, err))
 			continue
 		}
-		if _, ok := first[d.name]; !ok {
-			first[d.name] = d
+		if _, ok := first[d.Name()]; !ok {
+			first[d.Name()] = d
 		}
-		declared[d.name] = true
+		declared[d.Name()] = true
 	}
 	// Topics declared on the bus by other means (a bridge, bus.NewTopic in
 	// a constructor) count as declared too.
@@ -226,7 +193,7 @@ func (r *Runner) declare() error {
 			continue
 		}
 		if !bus.IsPattern(topic) && !declared[topic] && !reg.TakesDeadLetters() {
-			errs = append(errs, fmt.Errorf("lifecycle: %s: no topic %s is declared: add fxbus.Topic[%s](%[2]s) to the app's options (or lifecycle.Declare to Options.Topics)",
+			errs = append(errs, fmt.Errorf("lifecycle: %s: no topic %s is declared: add fxbus.Topic[%s](%[2]s) to the app's options (or declare it with bus.NewTopic before Start)",
 				reg, quote.String(topic), typeString(reg.Type())))
 		}
 	}

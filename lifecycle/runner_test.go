@@ -20,6 +20,7 @@ import (
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/decl"
 )
 
 func testContext(t *testing.T) context.Context {
@@ -64,7 +65,7 @@ func TestRunnerOrder(t *testing.T) {
 	}
 	r := New(b, regs, Options{
 		Log:    NewLog(zap.New(core)),
-		Topics: []Declaration{Declare[int]("b.x"), Declare[int]("a.x")},
+		Topics: []decl.Declaration{decl.Declare[int]("b.x"), decl.Declare[int]("a.x")},
 	})
 	ctx := testContext(t)
 	if err := r.Start(ctx); err != nil {
@@ -98,7 +99,7 @@ func TestRunnerStartFailureUndoes(t *testing.T) {
 		handlers.RegisterFunc("b.strings", nop[int], bus.Name("second")),
 		handlers.RegisterFunc("a.ints", nop[int], bus.Name("first")),
 	}, Options{
-		Topics: []Declaration{Declare[int]("a.ints"), Declare[string]("b.strings")},
+		Topics: []decl.Declaration{decl.Declare[int]("a.ints"), decl.Declare[string]("b.strings")},
 	})
 	err := r.Start(testContext(t))
 	if err == nil {
@@ -129,7 +130,7 @@ func TestRunnerChecksBeforeSubscribing(t *testing.T) {
 		handlers.RegisterFunc("any.*", nop[int], bus.Name("wild")),
 		handlers.RegisterFunc[int]("declared", nil, bus.Name("nil")),
 		{},
-	}, Options{Topics: []Declaration{Declare[int]("declared"), {}}})
+	}, Options{Topics: []decl.Declaration{decl.Declare[int]("declared"), {}}})
 	err := r.Start(testContext(t))
 	if err == nil {
 		t.Fatal("Start succeeded")
@@ -159,7 +160,7 @@ func TestRunnerChecksBeforeSubscribing(t *testing.T) {
 
 func TestRunnerDeclarationConflict(t *testing.T) {
 	b := bus.New()
-	r := New(b, nil, Options{Topics: []Declaration{Declare[string]("t"), Declare[int]("t")}})
+	r := New(b, nil, Options{Topics: []decl.Declaration{decl.Declare[string]("t"), decl.Declare[int]("t")}})
 	err := r.Start(testContext(t))
 	var te *bus.TypeError
 	if !errors.As(err, &te) {
@@ -171,10 +172,10 @@ func TestRunnerDeclarationConflict(t *testing.T) {
 			t.Errorf("error %q\ndoes not contain %q", err, want)
 		}
 	}
-	if d := Declare[int]("t"); d.Name() != "t" || d.Type().String() != "int" || d.String() != `fxbus.Topic[int]("t")` || d.Source() != "" {
+	if d := decl.Declare[int]("t"); d.Name() != "t" || d.Type().String() != "int" || d.String() != `fxbus.Topic[int]("t")` || d.Source() != "" {
 		t.Errorf("Declaration accessors: %q %v %q %q", d.Name(), d.Type(), d, d.Source())
 	}
-	if d := Declare[int]("t").WithSource("app.main (main.go:7)"); d.Source() != "app.main (main.go:7)" || d.String() != `fxbus.Topic[int]("t") in app.main (main.go:7)` {
+	if d := decl.Declare[int]("t").WithSource("app.main (main.go:7)"); d.Source() != "app.main (main.go:7)" || d.String() != `fxbus.Topic[int]("t") in app.main (main.go:7)` {
 		t.Errorf("Declaration with a source: %q %q", d.Source(), d)
 	}
 }
@@ -280,7 +281,7 @@ func TestRunnerObservers(t *testing.T) {
 	}, Options{
 		Log:      NewLog(zap.New(core)),
 		Observer: rec,
-		Topics:   []Declaration{Declare[int]("boom")},
+		Topics:   []decl.Declaration{decl.Declare[int]("boom")},
 	})
 	ctx := testContext(t)
 	if err := r.Start(ctx); err != nil {
@@ -352,7 +353,7 @@ func TestRunnerStopDeadline(t *testing.T) {
 			<-ctx.Done()
 			return ctx.Err()
 		}, bus.Name("slow"), handlers.NoDeadLetters()),
-	}, Options{Log: NewLog(zap.New(core)), Topics: []Declaration{Declare[int]("jobs")}, DrainTimeout: 50 * time.Millisecond})
+	}, Options{Log: NewLog(zap.New(core)), Topics: []decl.Declaration{decl.Declare[int]("jobs")}, DrainTimeout: 50 * time.Millisecond})
 	ctx := testContext(t)
 	if err := r.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -433,7 +434,7 @@ func TestRunnerWait(t *testing.T) {
 	var waits atomic.Int32
 	r := New(b, []handlers.Registration{handlers.RegisterFunc("jobs", func(context.Context, int) error { return errors.New("no") },
 		handlers.Retry(3, handlers.Backoff(time.Hour, time.Hour)), handlers.NoDeadLetters())}, Options{
-		Topics: []Declaration{Declare[int]("jobs")},
+		Topics: []decl.Declaration{decl.Declare[int]("jobs")},
 		Wait: func(ctx context.Context, _ time.Duration) error {
 			waits.Add(1)
 			return ctx.Err()
@@ -482,5 +483,23 @@ func TestRunnerWatchesHandlers(t *testing.T) {
 	}
 	if n := logs.FilterField(zap.String("topic", "metrics.tick")).Len(); n != 0 {
 		t.Errorf("%d lines about metrics.tick, which no handler is registered for", n)
+	}
+}
+
+func TestSortRegistrations(t *testing.T) {
+	h := func(context.Context, int) error { return nil }
+	regs := []handlers.Registration{
+		handlers.RegisterFunc("b", h, bus.Name("x")),
+		handlers.RegisterFunc("a", h, bus.Name("y")),
+		handlers.RegisterFunc("a", h, bus.Name("x")),
+		{},
+	}
+	sortRegistrations(regs)
+	var got []string
+	for _, r := range regs {
+		got = append(got, r.Topic()+"/"+r.Name())
+	}
+	if want := []string{"/", "a/x", "a/y", "b/x"}; !slices.Equal(got, want) {
+		t.Errorf("Sort: %v, want %v", got, want)
 	}
 }

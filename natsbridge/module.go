@@ -15,6 +15,7 @@ import (
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/fxgroup"
 )
 
 const (
@@ -40,7 +41,7 @@ const (
 // connection and stops the embedded server.
 var Module = fx.Module("natsbridge",
 	fx.Provide(newBridge),
-	fx.Provide(fx.Annotate(exportRegistrations, fx.ResultTags(`group:"`+handlers.Group+`,flatten"`))),
+	fx.Provide(fx.Annotate(exportRegistrations, fx.ResultTags(`group:"`+fxgroup.Handlers+`,flatten"`))),
 	fx.Supply(&moduleMarker{}),
 	fx.Invoke(runImports),
 )

@@ -17,6 +17,7 @@ import (
 	"github.com/fxbus/fxbus"
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/decl"
 	"github.com/fxbus/fxbus/lifecycle"
 )
 
@@ -186,7 +187,7 @@ func TestStopTwice(t *testing.T) {
 		var handled atomic.Int64
 		r := lifecycle.New(b, []handlers.Registration{
 			handlers.RegisterFunc("jobs", func(context.Context, Job) error { handled.Add(1); return nil }, bus.Name("h")),
-		}, lifecycle.Options{Topics: []lifecycle.Declaration{lifecycle.Declare[Job]("jobs")}})
+		}, lifecycle.Options{Topics: []decl.Declaration{decl.Declare[Job]("jobs")}})
 		if err := r.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
