@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"reflect"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"github.com/fxbus/fxbus/internal/decl"
 	"github.com/fxbus/fxbus/internal/fxgroup"
 	"github.com/fxbus/fxbus/internal/quote"
+	"github.com/fxbus/fxbus/internal/source"
 	"github.com/fxbus/fxbus/lifecycle"
 	"github.com/fxbus/fxbus/metrics"
 )
@@ -337,8 +336,8 @@ func newMetrics(in metricsIn) (*metrics.Metrics, error) { return metrics.New(nil
 // declared. Without Module (or a *bus.Bus of the app's own) in the app, a
 // constructor that asks for the topic fails with an error that says so.
 func Topic[T any](name string) fx.Option {
-	at := declaredAt()
-	what := fmt.Sprintf("fxbus.Topic[%s](%s) in %s", typeName[T](), quote.String(name), at)
+	at := source.Caller(0)
+	what := fmt.Sprintf("fxbus.Topic[%s](%s) in %s", source.TypeName[T](), quote.String(name), at)
 	if err := bus.ValidateTopic(name); err != nil {
 		return fx.Error(fmt.Errorf("%s: %w", what, err))
 	}
@@ -351,8 +350,8 @@ func Topic[T any](name string) fx.Option {
 // or a field of an fx.In struct). fxName may use letters, digits and
 // '.', '-', '_', '/', ':'.
 func NamedTopic[T any](name, fxName string) fx.Option {
-	at := declaredAt()
-	what := fmt.Sprintf("fxbus.NamedTopic[%s](%s, %s) in %s", typeName[T](), quote.String(name), quote.String(fxName), at)
+	at := source.Caller(0)
+	what := fmt.Sprintf("fxbus.NamedTopic[%s](%s, %s) in %s", source.TypeName[T](), quote.String(name), quote.String(fxName), at)
 	if err := bus.ValidateTopic(name); err != nil {
 		return fx.Error(fmt.Errorf("%s: %w", what, err))
 	}
@@ -396,17 +395,6 @@ func newPublisher[T any](b *bus.Bus, g *startGate, name, what string, decls []de
 	return &publisher[T]{t: t, g: g}, nil
 }
 
-// declaredAt returns the function and file:line that called the caller of
-// declaredAt: the app code that declares a topic.
-func declaredAt() string {
-	var pc [1]uintptr
-	if runtime.Callers(3, pc[:]) == 0 {
-		return "an unknown caller"
-	}
-	f, _ := runtime.CallersFrames(pc[:]).Next()
-	return fmt.Sprintf("%s (%s:%d)", path.Base(f.Function), path.Base(f.File), f.Line)
-}
-
 func validateFxName(n string) error {
 	if n == "" {
 		return fmt.Errorf("empty fx name: give the topic a name to ask for it by, or use Topic")
@@ -420,5 +408,3 @@ func validateFxName(n string) error {
 	}
 	return nil
 }
-
-func typeName[T any]() string { return reflect.TypeFor[T]().String() }

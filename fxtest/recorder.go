@@ -15,6 +15,7 @@ import (
 	"github.com/fxbus/fxbus/handlers"
 	"github.com/fxbus/fxbus/internal/fxgroup"
 	"github.com/fxbus/fxbus/internal/quote"
+	"github.com/fxbus/fxbus/internal/source"
 )
 
 // RecorderName is the handler name a Recorder subscribes with, as it shows in
@@ -70,7 +71,7 @@ func (r *Recorder[T]) subscribe(app *App) error {
 		return fmt.Errorf("%s: %w", r, err)
 	}
 	if bus.ValidateTopic(r.pattern) == nil && !hasTopic(app.bus, r.pattern) {
-		return fmt.Errorf("%s: no topic %s on the bus: declare it with fxbus.Topic[%s](%[2]s), or check the name", r, quote.String(r.pattern), typeName[T]())
+		return fmt.Errorf("%s: no topic %s on the bus: declare it with fxbus.Topic[%s](%[2]s), or check the name", r, quote.String(r.pattern), source.TypeName[T]())
 	}
 	reg, err := r.registration(app.bus, app)
 	if err != nil {
@@ -123,7 +124,7 @@ func (r *Recorder[T]) handle(ctx context.Context, v T) error {
 
 // String describes the Recorder for messages, as the code that makes it reads.
 func (r *Recorder[T]) String() string {
-	return fmt.Sprintf("Recorder[%s](%s)", typeName[T](), quote.String(r.pattern))
+	return fmt.Sprintf("Recorder[%s](%s)", source.TypeName[T](), quote.String(r.pattern))
 }
 
 // Messages returns the messages recorded so far, in the order they were

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"runtime"
 
 	"go.uber.org/fx"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/fxbus/fxbus/internal/fxgroup"
 	"github.com/fxbus/fxbus/internal/quote"
+	"github.com/fxbus/fxbus/internal/source"
 )
 
 var (
@@ -138,11 +138,7 @@ func handlerConstructor[T any](topic string, ctor any, opts []bus.SubscribeOptio
 	if !out.Implements(reflect.TypeFor[Handler[T]]()) && !out.ConvertibleTo(fnType) {
 		return nil, fmt.Errorf("%s returns %s, which has no method Handle(context.Context, %s) error", t, out, want)
 	}
-	source := "?"
-	if f := runtime.FuncForPC(cv.Pointer()); f != nil {
-		file, line := f.FileLine(f.Entry())
-		source = fmt.Sprintf("%s (%s:%d)", shortName(f.Name()), baseName(file), line)
-	}
+	at := source.Func(cv.Pointer())
 	ins := make([]reflect.Type, t.NumIn())
 	for i := range ins {
 		ins[i] = t.In(i)
@@ -169,7 +165,7 @@ func handlerConstructor[T any](topic string, ctor any, opts []bus.SubscribeOptio
 				h = Func[T](v.Convert(fnType).Interface().(func(context.Context, T) error))
 			}
 		}
-		reg := newRegistration(topic, h, opts, source)
+		reg := newRegistration(topic, h, opts, at)
 		if err := reg.Err(); err != nil {
 			// Fail the app's construction, not only its start.
 			return []reflect.Value{reflect.Zero(registrationType), reflect.ValueOf(&err).Elem()}

@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"runtime"
-	"strings"
 	"time"
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/internal/quote"
+	"github.com/fxbus/fxbus/internal/source"
 )
 
 // Registration is one typed handler, ready to subscribe, as a plain value:
@@ -92,7 +91,7 @@ func (r Registration) Subscribe(ctx context.Context, b *bus.Bus, env Env) (Subsc
 // Register does not fail: what is wrong with h or opts is reported by the
 // Registration's Err and Subscribe methods, at the app's start.
 func Register[T any](topic string, h Handler[T], opts ...bus.SubscribeOption) Registration {
-	return newRegistration(topic, h, opts, caller(2))
+	return newRegistration(topic, h, opts, source.Caller(0))
 }
 
 // RegisterFunc is Register for a function.
@@ -101,7 +100,7 @@ func RegisterFunc[T any](topic string, fn func(ctx context.Context, v T) error, 
 	if fn != nil {
 		h = Func[T](fn)
 	}
-	return newRegistration(topic, h, opts, caller(2))
+	return newRegistration(topic, h, opts, source.Caller(0))
 }
 
 func newRegistration[T any](topic string, h Handler[T], opts []bus.SubscribeOption, source string) Registration {
@@ -229,38 +228,5 @@ func defaultName(h any) string {
 }
 
 func (f Func[T]) funcName() string {
-	return funcName(reflect.ValueOf(f).Pointer())
-}
-
-func funcName(pc uintptr) string {
-	if fn := runtime.FuncForPC(pc); fn != nil {
-		return shortName(fn.Name())
-	}
-	return "func"
-}
-
-func shortName(n string) string {
-	if i := strings.LastIndexByte(n, '/'); i >= 0 {
-		n = n[i+1:]
-	}
-	return strings.TrimSuffix(n, "-fm")
-}
-
-func baseName(file string) string {
-	if i := strings.LastIndexByte(file, '/'); i >= 0 {
-		return file[i+1:]
-	}
-	return file
-}
-
-func caller(skip int) string {
-	pc, file, line, ok := runtime.Caller(skip)
-	if !ok {
-		return "unknown"
-	}
-	name := "?"
-	if f := runtime.FuncForPC(pc); f != nil {
-		name = shortName(f.Name())
-	}
-	return fmt.Sprintf("%s (%s:%d)", name, baseName(file), line)
+	return source.FuncName(reflect.ValueOf(f).Pointer())
 }
