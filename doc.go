@@ -3,7 +3,7 @@
 //
 // An app adds Module, declares its topics with Topic (or NamedTopic, for two
 // topics of one message type), registers its handlers (package handlers puts
-// them in the value group handlers.Group), and asks for a Publisher[T]
+// them in the value group fxgroup.Handlers), and asks for a Publisher[T]
 // wherever it publishes:
 //
 //	fx.New(

@@ -64,14 +64,14 @@ func NewAudit(s *Store) handlers.Registration {
 	return handlers.RegisterFunc("orders.placed", func(ctx context.Context, o Order) error {
 		s.add(&s.audited)
 		return nil
-	}, handlers.Name("audit"))
+	}, bus.Name("audit"))
 }
 
 func NewNotifier(s *Store) handlers.Registration {
 	return handlers.RegisterFunc("shipments.created", func(ctx context.Context, sh Shipment) error {
 		s.add(&s.shipments)
 		return nil
-	}, handlers.Name("notify"))
+	}, bus.Name("notify"))
 }
 
 // Checkout publishes orders. It is built after the bus, so it stops before
@@ -143,7 +143,7 @@ func ExampleConfigure() {
 				return fmt.Errorf("order %s: %w", o.ID, errNotPositive)
 			}
 			return nil
-		}, handlers.Name("validate"))),
+		}, bus.Name("validate"))),
 		fx.Populate(&orders),
 	)
 	ctx := context.Background()
@@ -185,7 +185,7 @@ func ExampleNamedTopic() {
 			topic, _ := bus.TopicFrom(ctx)
 			fmt.Println("refund", o.ID, "on", topic)
 			return nil
-		}, handlers.Name("refunds"))),
+		}, bus.Name("refunds"))),
 		fx.Populate(&refunds),
 	)
 	ctx := context.Background()

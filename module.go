@@ -4,9 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"reflect"
-	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,13 +15,16 @@ import (
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/decl"
+	"github.com/fxbus/fxbus/internal/fxgroup"
 	"github.com/fxbus/fxbus/internal/quote"
+	"github.com/fxbus/fxbus/internal/source"
 	"github.com/fxbus/fxbus/lifecycle"
 	"github.com/fxbus/fxbus/metrics"
 )
 
 // The value groups that carry topic declarations and Configure functions to
-// the module. Handler registrations travel in handlers.Group.
+// the module. Handler registrations travel in fxgroup.Handlers.
 const (
 	topicGroup  = "fxbus.topics"
 	configGroup = "fxbus.config"
@@ -33,7 +35,7 @@ const (
 // It takes, all optional: a *zap.Logger (default: no logging), a
 // prometheus.Registerer (metrics are registered only when one is given), and
 // a Config (set it with fx.Supply, fx.Decorate or Configure). It collects the
-// handler registrations of the value group handlers.Group and the topics
+// handler registrations of the value group fxgroup.Handlers and the topics
 // that Topic and NamedTopic declare. At start it subscribes the handlers,
 // then releases what Publishers held until then; at stop it drains and
 // closes the bus (see package lifecycle). It provides the *bus.Bus and the
@@ -57,7 +59,7 @@ const (
 var Module = fx.Module("fxbus",
 	fx.Provide(fx.Private, resolveConfig, newLog),
 	fx.Provide(newBus, newStartGate, newMetrics),
-	fx.Supply(&handlers.GroupReader{}),
+	fx.Supply(&fxgroup.Reader{}),
 	fx.Invoke(run),
 )
 
@@ -67,7 +69,7 @@ var Module = fx.Module("fxbus",
 // with Configure.
 //
 // Buffer size and slow-subscriber policy are per subscription: pass them to
-// a handler with handlers.WithSubscribeOptions. DefaultBuffer and
+// a handler's registration beside its handlers options. DefaultBuffer and
 // DefaultPolicy set what a subscription gets when it sets none.
 type Config struct {
 	// DefaultBuffer is the queue size of subscriptions that set none. Zero
@@ -175,17 +177,20 @@ type busIn struct {
 	Log      *lifecycle.Log
 }
 
-func newBus(in busIn) (*bus.Bus, error) { return NewBus(in.Settings.Config, in.Log) }
+func newBus(in busIn) (*bus.Bus, error) {
+	return NewBus(in.Settings.Config, bus.WithHooks(in.Log.Hooks()))
+}
 
-// NewBus returns a bus configured by cfg that logs drops and disconnects
-// through log (nil: no logging). It is the constructor Module uses; without
-// fx, give the same log and bus to lifecycle.New and call the Runner's Start
-// and Stop.
-func NewBus(cfg Config, log *lifecycle.Log) (*bus.Bus, error) {
+// NewBus returns a bus configured by cfg, with opts after the ones cfg
+// makes. It is the constructor Module uses; without fx, pass
+// bus.WithHooks(log.Hooks()) to log drops and disconnects through a
+// lifecycle.Log, give the same log and bus to lifecycle.New, and call the
+// Runner's Start and Stop.
+func NewBus(cfg Config, opts ...bus.Option) (*bus.Bus, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	opts := []bus.Option{bus.WithHooks(log.Hooks())}
+	opts = slices.Clone(opts)
 	if cfg.Synchronous {
 		opts = append(opts, bus.Synchronous())
 	}
@@ -215,7 +220,7 @@ type runIn struct {
 	Log        *lifecycle.Log
 	Registerer prometheus.Registerer   `optional:"true"`
 	Handlers   []handlers.Registration `group:"fxbus.handlers"`
-	Topics     []lifecycle.Declaration `group:"fxbus.topics"`
+	Topics     []decl.Declaration      `group:"fxbus.topics"`
 
 	// Registrations provided with plain fx.Provide: nothing subscribes
 	// them, so run fails with the fix.
@@ -232,34 +237,61 @@ func run(in runIn) error {
 	}
 	opts := lifecycle.Options{
 		Log:          in.Log,
-		Registerer:   in.Registerer,
-		Metrics:      in.Metrics,
 		Topics:       in.Topics,
 		DrainTimeout: in.Settings.DrainTimeout,
-		KillGrace:    in.Settings.KillGrace,
+	}
+	if in.Registerer != nil {
+		// Without a Registerer nothing is registered and no call is timed.
+		opts.Observer = in.Metrics.Observer()
 	}
 	if in.Settings.NoRetryWait {
 		opts.Wait = func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
 	}
-	r := lifecycle.New(in.Bus, in.Handlers, opts)
-	g := in.Gate
-	in.Lifecycle.Append(fx.Hook{
-		OnStart: func(ctx context.Context) error {
-			if err := r.Start(ctx); err != nil {
-				if n := g.drop(); n > 0 {
-					err = errors.Join(err, fmt.Errorf("fxbus: the %d message(s) published before the start were dropped with it", n))
-				}
-				return err
-			}
-			if err := g.release(ctx); err != nil {
-				// fx calls no OnStop for a hook whose OnStart failed.
-				return errors.Join(err, r.Stop(ctx))
-			}
-			return nil
-		},
-		OnStop: r.Stop,
-	})
+	s := &stage{r: lifecycle.New(in.Bus, in.Handlers, opts), g: in.Gate, m: in.Metrics, reg: in.Registerer}
+	in.Lifecycle.Append(fx.Hook{OnStart: s.start, OnStop: s.stop})
 	return nil
+}
+
+// stage is the bus's part of the app's start and stop: the Runner, the
+// metrics around it, and the start gate of the Publishers.
+type stage struct {
+	r   *lifecycle.Runner
+	g   *startGate
+	m   *metrics.Metrics
+	reg prometheus.Registerer // nil: the metrics are registered nowhere
+}
+
+func (s *stage) start(ctx context.Context) error {
+	if s.reg != nil {
+		if err := s.m.Register(s.reg); err != nil {
+			err = fmt.Errorf("fxbus: start: registering the bus's metrics: %w", err)
+			return s.fail(ctx, errors.Join(err, s.r.Stop(ctx)))
+		}
+	}
+	if err := s.r.Start(ctx); err != nil {
+		return s.fail(ctx, err)
+	}
+	if err := s.g.release(ctx); err != nil {
+		// fx calls no OnStop for a hook whose OnStart failed.
+		return errors.Join(err, s.stop(ctx))
+	}
+	return nil
+}
+
+// fail undoes a start that failed: the held messages are dropped and the
+// metrics unregistered (the Runner closed the bus).
+func (s *stage) fail(_ context.Context, err error) error {
+	if n := s.g.drop(); n > 0 {
+		err = errors.Join(err, fmt.Errorf("fxbus: the %d message(s) published before the start were dropped with it", n))
+	}
+	s.m.Close()
+	return err
+}
+
+func (s *stage) stop(ctx context.Context) error {
+	err := s.r.Stop(ctx)
+	s.m.Close()
+	return err
 }
 
 // strays reports registrations that reached the graph outside the handler
@@ -284,8 +316,8 @@ type metricsIn struct {
 	Bus *bus.Bus
 }
 
-// newMetrics makes the bus's metrics, registered nowhere yet: the Runner
-// registers them at start when the app has a prometheus.Registerer.
+// newMetrics makes the bus's metrics, registered nowhere yet: the start
+// registers them when the app has a prometheus.Registerer.
 func newMetrics(in metricsIn) (*metrics.Metrics, error) { return metrics.New(nil, in.Bus) }
 
 // Topic declares the topic called name with message type T. It provides a
@@ -304,8 +336,8 @@ func newMetrics(in metricsIn) (*metrics.Metrics, error) { return metrics.New(nil
 // declared. Without Module (or a *bus.Bus of the app's own) in the app, a
 // constructor that asks for the topic fails with an error that says so.
 func Topic[T any](name string) fx.Option {
-	at := declaredAt()
-	what := fmt.Sprintf("fxbus.Topic[%s](%s) in %s", typeName[T](), quote.String(name), at)
+	at := source.Caller(0)
+	what := fmt.Sprintf("fxbus.Topic[%s](%s) in %s", source.TypeName[T](), quote.String(name), at)
 	if err := bus.ValidateTopic(name); err != nil {
 		return fx.Error(fmt.Errorf("%s: %w", what, err))
 	}
@@ -318,8 +350,8 @@ func Topic[T any](name string) fx.Option {
 // or a field of an fx.In struct). fxName may use letters, digits and
 // '.', '-', '_', '/', ':'.
 func NamedTopic[T any](name, fxName string) fx.Option {
-	at := declaredAt()
-	what := fmt.Sprintf("fxbus.NamedTopic[%s](%s, %s) in %s", typeName[T](), quote.String(name), quote.String(fxName), at)
+	at := source.Caller(0)
+	what := fmt.Sprintf("fxbus.NamedTopic[%s](%s, %s) in %s", source.TypeName[T](), quote.String(name), quote.String(fxName), at)
 	if err := bus.ValidateTopic(name); err != nil {
 		return fx.Error(fmt.Errorf("%s: %w", what, err))
 	}
@@ -335,10 +367,10 @@ func NamedTopic[T any](name, fxName string) fx.Option {
 func topicOptions[T any](name, what, at string, results ...fx.Annotation) fx.Option {
 	annotations := append([]fx.Annotation{fx.ParamTags(`optional:"true"`, `optional:"true"`, `group:"`+topicGroup+`"`)}, results...)
 	return fx.Options(
-		fx.Provide(fx.Annotate(func(b *bus.Bus, g *startGate, decls []lifecycle.Declaration) (Publisher[T], error) {
+		fx.Provide(fx.Annotate(func(b *bus.Bus, g *startGate, decls []decl.Declaration) (Publisher[T], error) {
 			return newPublisher[T](b, g, name, what, decls)
 		}, annotations...)),
-		fx.Supply(fx.Annotated{Group: topicGroup, Target: lifecycle.Declare[T](name).WithSource(at)}),
+		fx.Supply(fx.Annotated{Group: topicGroup, Target: decl.Declare[T](name).WithSource(at)}),
 	)
 }
 
@@ -346,7 +378,7 @@ func topicOptions[T any](name, what, at string, results ...fx.Annotation) fx.Opt
 // decls are the app's declarations, to name the other one when the name is
 // declared with two types. Without Module's start gate (an app with a
 // *bus.Bus of its own) it publishes at once.
-func newPublisher[T any](b *bus.Bus, g *startGate, name, what string, decls []lifecycle.Declaration) (Publisher[T], error) {
+func newPublisher[T any](b *bus.Bus, g *startGate, name, what string, decls []decl.Declaration) (Publisher[T], error) {
 	if b == nil {
 		return nil, fmt.Errorf("%s: the app has no *bus.Bus: add fxbus.Module to its fx.Options (or provide a *bus.Bus of its own)", what)
 	}
@@ -363,17 +395,6 @@ func newPublisher[T any](b *bus.Bus, g *startGate, name, what string, decls []li
 	return &publisher[T]{t: t, g: g}, nil
 }
 
-// declaredAt returns the function and file:line that called the caller of
-// declaredAt: the app code that declares a topic.
-func declaredAt() string {
-	var pc [1]uintptr
-	if runtime.Callers(3, pc[:]) == 0 {
-		return "an unknown caller"
-	}
-	f, _ := runtime.CallersFrames(pc[:]).Next()
-	return fmt.Sprintf("%s (%s:%d)", path.Base(f.Function), path.Base(f.File), f.Line)
-}
-
 func validateFxName(n string) error {
 	if n == "" {
 		return fmt.Errorf("empty fx name: give the topic a name to ask for it by, or use Topic")
@@ -387,5 +408,3 @@ func validateFxName(n string) error {
 	}
 	return nil
 }
-
-func typeName[T any]() string { return reflect.TypeFor[T]().String() }

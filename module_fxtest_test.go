@@ -33,10 +33,10 @@ func chainOptions(db *fakeDB, first handlers.Handler[Order], onClose func()) fx.
 				}
 				return p.Publish(ctx, Payment{OrderID: o.ID})
 			}
-		}, handlers.Name("payer")),
+		}, bus.Name("payer")),
 		handlers.ProvideHandler[Payment]("payments", func(p fxbus.Publisher[Receipt]) handlers.Func[Payment] {
 			return func(ctx context.Context, v Payment) error { return p.Publish(ctx, Receipt(v)) }
-		}, handlers.Name("invoicer")),
+		}, bus.Name("invoicer")),
 		fx.Provide(func(lc fx.Lifecycle) *fakeDB {
 			lc.Append(fx.StopHook(func() {
 				onClose()
@@ -46,7 +46,7 @@ func chainOptions(db *fakeDB, first handlers.Handler[Order], onClose func()) fx.
 		}),
 		handlers.ProvideHandler[Receipt]("receipts", func(db *fakeDB) handlers.Func[Receipt] {
 			return func(_ context.Context, r Receipt) error { return db.save(r) }
-		}, handlers.Name("archiver")),
+		}, bus.Name("archiver")),
 	)
 }
 
@@ -129,9 +129,9 @@ func TestFxtestJoinedErrors(t *testing.T) {
 	fxtest.New(t,
 		fxbus.Topic[Job]("jobs"),
 		handlers.Supply(
-			handlers.Register[Job]("jobs", fxtest.NewFlaky[Job](1, errA), handlers.Name("a"), handlers.NoDeadLetters()),
-			handlers.Register[Job]("jobs", fxtest.NewFlaky[Job](1, errB), handlers.Name("b"), handlers.NoDeadLetters()),
-			handlers.Register[Job]("jobs", fxtest.NewSpy[Job](), handlers.Name("ok")),
+			handlers.Register[Job]("jobs", fxtest.NewFlaky[Job](1, errA), bus.Name("a"), handlers.NoDeadLetters()),
+			handlers.Register[Job]("jobs", fxtest.NewFlaky[Job](1, errB), bus.Name("b"), handlers.NoDeadLetters()),
+			handlers.Register[Job]("jobs", fxtest.NewSpy[Job](), bus.Name("ok")),
 		),
 		fx.Populate(&jobs),
 	)
@@ -153,10 +153,10 @@ func TestFxtestUndeclaredExemptions(t *testing.T) {
 	app := fxtest.New(t,
 		fxbus.Topic[Job]("jobs.new"),
 		handlers.Supply(
-			handlers.Register[Job]("jobs.*", wildcard, handlers.Name("wildcard")),
-			handlers.Register[Job]("jobs.new", fxtest.NewFlaky[Job](1, nil), handlers.Name("flaky")),
-			handlers.Register[handlers.DeadLetter[Job]]("jobs.new.dead-letter", dead, handlers.Name("dead")),
-			handlers.Register[Job]("jobs.bridged", bridged, handlers.Name("bridged")),
+			handlers.Register[Job]("jobs.*", wildcard, bus.Name("wildcard")),
+			handlers.Register[Job]("jobs.new", fxtest.NewFlaky[Job](1, nil), bus.Name("flaky")),
+			handlers.Register[handlers.DeadLetter[Job]]("jobs.new.dead-letter", dead, bus.Name("dead")),
+			handlers.Register[Job]("jobs.bridged", bridged, bus.Name("bridged")),
 		),
 		// A topic that a component declares on the bus itself (as a bridge
 		// does) before the start.

@@ -6,20 +6,19 @@ import (
 	"testing"
 
 	"github.com/fxbus/fxbus/bus"
+	"github.com/fxbus/fxbus/internal/fxgroup"
 	"github.com/fxbus/fxbus/lifecycle"
-
-	"github.com/fxbus/fxbus/handlers"
 )
 
 // Struct tags must be literals: check that the module's handler group is the
-// one handlers.Group names.
+// one fxgroup.Handlers names.
 func TestHandlerGroupTag(t *testing.T) {
 	f, ok := reflect.TypeFor[runIn]().FieldByName("Handlers")
 	if !ok {
 		t.Fatal("runIn has no Handlers field")
 	}
-	if got, want := f.Tag.Get("group"), handlers.Group; got != want {
-		t.Errorf("runIn.Handlers is in group %q, handlers.Group is %q", got, want)
+	if got, want := f.Tag.Get("group"), fxgroup.Handlers; got != want {
+		t.Errorf("runIn.Handlers is in group %q, fxgroup.Handlers is %q", got, want)
 	}
 	f, _ = reflect.TypeFor[runIn]().FieldByName("Topics")
 	if got := f.Tag.Get("group"); got != topicGroup {
@@ -32,8 +31,7 @@ func TestHandlerGroupTag(t *testing.T) {
 }
 
 func TestConfigDefaultsApplyToSubscriptions(t *testing.T) {
-	log := lifecycle.NewLog(nil)
-	b, err := NewBus(Config{DefaultBuffer: 3, DefaultPolicy: bus.DropOldest()}, log)
+	b, err := NewBus(Config{DefaultBuffer: 3, DefaultPolicy: bus.DropOldest()}, bus.WithHooks(lifecycle.NewLog(nil).Hooks()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +72,7 @@ func TestConfigDefaultsApplyToSubscriptions(t *testing.T) {
 
 func TestConfigRejectsBadDefaults(t *testing.T) {
 	for _, c := range []Config{{DefaultBuffer: -1}, {DefaultPolicy: bus.DisconnectAfter(0)}} {
-		if _, err := NewBus(c, lifecycle.NewLog(nil)); err == nil {
+		if _, err := NewBus(c); err == nil {
 			t.Errorf("NewBus(%+v): no error", c)
 		}
 	}

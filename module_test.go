@@ -23,6 +23,7 @@ import (
 	"github.com/fxbus/fxbus"
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/fxgroup"
 	"github.com/fxbus/fxbus/metrics"
 )
 
@@ -40,7 +41,7 @@ func provideHandler(ctor any) fx.Option {
 }
 
 func supplyHandler(r handlers.Registration) fx.Option {
-	return fx.Supply(fx.Annotated{Group: handlers.Group, Target: r})
+	return fx.Supply(fx.Annotated{Group: fxgroup.Handlers, Target: r})
 }
 
 // testContext bounds what a test may wait for.
@@ -142,12 +143,12 @@ func TestStopOrder(t *testing.T) {
 		provideHandler(func(p fxbus.Publisher[Receipt]) handlers.Registration {
 			return handlers.RegisterFunc("payments", func(ctx context.Context, v Payment) error {
 				return p.Publish(ctx, Receipt(v))
-			}, handlers.Name("invoicer"))
+			}, bus.Name("invoicer"))
 		}),
 		provideHandler(func(db *fakeDB) handlers.Registration {
 			return handlers.RegisterFunc("receipts", func(ctx context.Context, v Receipt) error {
 				return db.save(v)
-			}, handlers.Name("archiver"))
+			}, bus.Name("archiver"))
 		}),
 		// The publishing component, built after the bus.
 		fx.Invoke(func(lc fx.Lifecycle, p fxbus.Publisher[Order]) {
@@ -256,7 +257,7 @@ func TestStopDeadline(t *testing.T) {
 				fx.Supply(zap.New(core), tc.cfg),
 				fxbus.Module,
 				fxbus.Topic[Job]("jobs"),
-				supplyHandler(handlers.Register[Job]("jobs", blk, handlers.Name("slow"))),
+				supplyHandler(handlers.Register[Job]("jobs", blk, bus.Name("slow"))),
 				fx.Populate(&jobs),
 			)
 			app.RequireStart()
@@ -317,14 +318,14 @@ func TestStartErrors(t *testing.T) {
 		},
 		{
 			name: "bad handler topic",
-			opts: []fx.Option{fxbus.Topic[Job]("jobs"), supplyHandler(handlers.RegisterFunc("jobs/new", ok, handlers.Name("h")))},
+			opts: []fx.Option{fxbus.Topic[Job]("jobs"), supplyHandler(handlers.RegisterFunc("jobs/new", ok, bus.Name("h")))},
 			want: []string{`handler "h" for "jobs/new"`, `invalid pattern "jobs/new"`},
 		},
 		{
 			name: "handler type mismatch",
 			opts: []fx.Option{
 				fxbus.Topic[Job]("jobs"),
-				supplyHandler(handlers.RegisterFunc("jobs", func(context.Context, Order) error { return nil }, handlers.Name("h"))),
+				supplyHandler(handlers.RegisterFunc("jobs", func(context.Context, Order) error { return nil }, bus.Name("h"))),
 			},
 			want: []string{`handler "h" for "jobs"`, `"jobs" carries fxbus_test.Job, not fxbus_test.Order`},
 		},
@@ -352,8 +353,8 @@ func TestStartErrors(t *testing.T) {
 			name: "duplicate handler name",
 			opts: []fx.Option{
 				fxbus.Topic[Job]("jobs"),
-				supplyHandler(handlers.RegisterFunc("jobs", ok, handlers.Name("h"))),
-				supplyHandler(handlers.RegisterFunc("jobs", ok, handlers.Name("h"))),
+				supplyHandler(handlers.RegisterFunc("jobs", ok, bus.Name("h"))),
+				supplyHandler(handlers.RegisterFunc("jobs", ok, bus.Name("h"))),
 			},
 			want: []string{`handler "h" for "jobs"`, `named "h" already exists`},
 		},
@@ -361,13 +362,13 @@ func TestStartErrors(t *testing.T) {
 			name: "invalid subscribe options",
 			opts: []fx.Option{
 				fxbus.Topic[Job]("jobs"),
-				supplyHandler(handlers.RegisterFunc("jobs", ok, handlers.Name("h"), handlers.WithSubscribeOptions(bus.Buffer(0)))),
+				supplyHandler(handlers.RegisterFunc("jobs", ok, bus.Name("h"), bus.Buffer(0))),
 			},
 			want: []string{`handler "h" for "jobs"`, "buffer 0"},
 		},
 		{
 			name: "undeclared topic",
-			opts: []fx.Option{supplyHandler(handlers.RegisterFunc("jobs.new", ok, handlers.Name("h")))},
+			opts: []fx.Option{supplyHandler(handlers.RegisterFunc("jobs.new", ok, bus.Name("h")))},
 			want: []string{`handler "h" for "jobs.new"`, `add fxbus.Topic[fxbus_test.Job]("jobs.new")`},
 		},
 		{
@@ -465,8 +466,8 @@ func TestStartUndo(t *testing.T) {
 		fxbus.Topic[Job]("a.jobs"),
 		fxbus.Topic[Order]("b.orders"),
 		// Sorted by topic: a.jobs subscribes, then b.orders fails.
-		supplyHandler(handlers.RegisterFunc("b.orders", func(context.Context, Payment) error { return nil }, handlers.Name("second"))),
-		supplyHandler(handlers.RegisterFunc("a.jobs", func(context.Context, Job) error { return nil }, handlers.Name("first"))),
+		supplyHandler(handlers.RegisterFunc("b.orders", func(context.Context, Payment) error { return nil }, bus.Name("second"))),
+		supplyHandler(handlers.RegisterFunc("a.jobs", func(context.Context, Job) error { return nil }, bus.Name("first"))),
 		fx.Populate(&b, &jobs),
 	)
 	err := app.Start(testContext(t))
@@ -498,12 +499,12 @@ func TestUndeclaredExemptions(t *testing.T) {
 		fxbus.Module,
 		fxbus.Configure(func(c *fxbus.Config) { c.Synchronous = true }),
 		fxbus.Topic[Job]("jobs.new"),
-		supplyHandler(handlers.RegisterFunc("jobs.*", count, handlers.Name("wildcard"))),
-		supplyHandler(handlers.RegisterFunc("jobs.new.dead-letter", func(context.Context, handlers.DeadLetter[Job]) error { return nil }, handlers.Name("dead"))),
+		supplyHandler(handlers.RegisterFunc("jobs.*", count, bus.Name("wildcard"))),
+		supplyHandler(handlers.RegisterFunc("jobs.new.dead-letter", func(context.Context, handlers.DeadLetter[Job]) error { return nil }, bus.Name("dead"))),
 		// A topic that a component declares on the bus itself (as a bridge
 		// does) before the start.
 		fx.Invoke(func(b *bus.Bus) error { _, err := bus.NewTopic[Job](b, "jobs.bridged"); return err }),
-		supplyHandler(handlers.RegisterFunc("jobs.bridged", count, handlers.Name("bridged"))),
+		supplyHandler(handlers.RegisterFunc("jobs.bridged", count, bus.Name("bridged"))),
 		fx.Populate(&jobs),
 	)
 	app.RequireStart()
@@ -545,7 +546,7 @@ func TestTypedTopics(t *testing.T) {
 			return handlers.RegisterFunc("orders", func(_ context.Context, o Order) error {
 				note("order " + o.ID)
 				return db.save(Receipt{OrderID: o.ID})
-			}, handlers.Name("orders"))
+			}, bus.Name("orders"))
 		}),
 		supplyHandler(handlers.RegisterFunc("jobs.eu", func(_ context.Context, j Job) error { note(fmt.Sprint("eu ", j.N)); return nil })),
 		supplyHandler(handlers.RegisterFunc("jobs.us", func(_ context.Context, j Job) error { note(fmt.Sprint("us ", j.N)); return nil })),
@@ -585,7 +586,7 @@ func TestTwoAppsShareRegistry(t *testing.T) {
 			fxbus.Module,
 			fxbus.Configure(func(c *fxbus.Config) { c.Synchronous = true }),
 			fxbus.Topic[Job]("jobs"),
-			supplyHandler(handlers.RegisterFunc("jobs", func(context.Context, Job) error { return nil }, handlers.Name("h"))),
+			supplyHandler(handlers.RegisterFunc("jobs", func(context.Context, Job) error { return nil }, bus.Name("h"))),
 			fx.Populate(&jobs),
 		)
 		return app, jobs
@@ -629,10 +630,10 @@ func TestLogs(t *testing.T) {
 		fxbus.Module,
 		fxbus.Topic[Job]("jobs"),
 		fxbus.Topic[Order]("boom"),
-		supplyHandler(handlers.Register[Job]("jobs", blk, handlers.Name("slow"),
-			handlers.WithSubscribeOptions(bus.Buffer(1), bus.WithPolicy(bus.DropNewest())))),
+		supplyHandler(handlers.Register[Job]("jobs", blk, bus.Name("slow"),
+			bus.Buffer(1), bus.WithPolicy(bus.DropNewest()))),
 		supplyHandler(handlers.RegisterFunc("boom", func(context.Context, Order) error { panic("kaboom") },
-			handlers.Name("panicky"), handlers.NoDeadLetters())),
+			bus.Name("panicky"), handlers.NoDeadLetters())),
 		fx.Populate(&jobs, &boom, &theBus),
 	)
 	app.RequireStart()
@@ -733,7 +734,7 @@ func TestModuleProvidesMetrics(t *testing.T) {
 				panic("odd job")
 			}
 			return nil
-		}, handlers.Name("worker"), handlers.NoDeadLetters())),
+		}, bus.Name("worker"), handlers.NoDeadLetters())),
 		fx.Populate(&m, &jobs),
 	)
 	app.RequireStart()
@@ -775,7 +776,7 @@ func TestDeadLetterNobodyReads(t *testing.T) {
 		fxbus.Module,
 		fxbus.Configure(func(c *fxbus.Config) { c.Synchronous = true }),
 		fxbus.Topic[Job]("jobs"),
-		supplyHandler(handlers.RegisterFunc("jobs", func(context.Context, Job) error { return errors.New("no worker") }, handlers.Name("worker"))),
+		supplyHandler(handlers.RegisterFunc("jobs", func(context.Context, Job) error { return errors.New("no worker") }, bus.Name("worker"))),
 		fx.Populate(&jobs, &m),
 	)
 	app.RequireStart()
@@ -799,4 +800,74 @@ func TestDeadLetterNobodyReads(t *testing.T) {
 		t.Errorf("dead-letter-unread = %v, want 1", unread)
 	}
 	app.RequireStop()
+}
+
+// Module registers the bus's metrics on the app's Registerer and observes
+// the handlers for them; without a Registerer it registers nothing and
+// observes nothing, and the collector still serves the counters. The stop
+// closes the Metrics either way.
+func TestModuleMetricsRegisterer(t *testing.T) {
+	for _, withReg := range []bool{true, false} {
+		t.Run(fmt.Sprint("registerer ", withReg), func(t *testing.T) {
+			var (
+				m    *metrics.Metrics
+				jobs fxbus.Publisher[Job]
+			)
+			reg := prometheus.NewPedanticRegistry()
+			opts := []fx.Option{
+				fxbus.Module,
+				fxbus.Configure(func(c *fxbus.Config) { c.Synchronous = true }),
+				fxbus.Topic[Job]("jobs"),
+				supplyHandler(handlers.RegisterFunc("jobs", func(context.Context, Job) error { return nil }, bus.Name("w"))),
+				fx.Populate(&m, &jobs),
+			}
+			if withReg {
+				opts = append(opts, fx.Supply(fx.Annotate(reg, fx.As(new(prometheus.Registerer)))))
+			}
+			app := fxtest.New(t, opts...)
+			app.RequireStart()
+			if err := jobs.Publish(testContext(t), Job{1}); err != nil {
+				t.Fatal(err)
+			}
+			want := map[bool]int{true: 1, false: 0}[withReg]
+			ok := prometheus.Labels{"topic": "jobs", "subscriber": "w", "outcome": "ok"}
+			if n := testutil.CollectAndCount(m.Series("fxbus_handler_calls_total", ok)); n != want {
+				t.Errorf("%d ok-call series, want %d", n, want)
+			}
+			if got := testutil.ToFloat64(m.Series("fxbus_events_delivered_total", prometheus.Labels{"subscriber": "w"})); got != 1 {
+				t.Errorf("delivered = %v, want 1", got)
+			}
+			if n, err := testutil.GatherAndCount(reg, "fxbus_events_delivered_total"); err != nil || n != want {
+				t.Errorf("registry has %d delivered series (%v), want %d", n, err, want)
+			}
+			app.RequireStop()
+			if n := testutil.CollectAndCount(m.Collector()); n != 0 {
+				t.Errorf("%d series after the stop, want 0: the stop closes the Metrics", n)
+			}
+		})
+	}
+}
+
+// A start that fails leaves no metric registered.
+func TestStartFailureUnregistersMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	app := fx.New(fx.NopLogger,
+		fx.Supply(fx.Annotate(reg, fx.As(new(prometheus.Registerer)))),
+		fxbus.Module,
+		fxbus.Topic[Job]("jobs"),
+		supplyHandler(handlers.RegisterFunc("jobs", func(context.Context, string) error { return nil }, bus.Name("w"))),
+	)
+	if err := app.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Start(testContext(t)); err == nil {
+		t.Fatal("Start succeeded, want a type error")
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mfs) != 0 {
+		t.Errorf("%d metric families stay registered after a failed start", len(mfs))
+	}
 }

@@ -92,19 +92,19 @@ func startParts(w *startWorld) map[string]fx.Option {
 					return handlers.RegisterFunc("users.signed-up", func(ctx context.Context, s Signup) error {
 						w.record("welcomer", s.User, db.started.Load())
 						return welcomes.Publish(ctx, Welcome(s))
-					}, handlers.Name("welcomer"))
+					}, bus.Name("welcomer"))
 				},
 				func(db *userDB) handlers.Registration {
 					return handlers.RegisterFunc("users.signed-up", func(_ context.Context, s Signup) error {
 						w.record("auditor", s.User, db.started.Load())
 						return nil
-					}, handlers.Name("auditor"))
+					}, bus.Name("auditor"))
 				},
 				func() handlers.Registration {
 					return handlers.RegisterFunc("users.welcomed", func(_ context.Context, m Welcome) error {
 						w.record("mailer", m.User, true)
 						return nil
-					}, handlers.Name("mailer"))
+					}, bus.Name("mailer"))
 				},
 			),
 		),
@@ -315,10 +315,10 @@ func TestReleaseErrorFailsStart(t *testing.T) {
 // but not in the handler group: the app fails to build with the fix.
 func TestRegistrationOutsideTheGroup(t *testing.T) {
 	newAudit := func() handlers.Registration {
-		return handlers.RegisterFunc("users.signed-up", func(context.Context, Signup) error { return nil }, handlers.Name("audit"))
+		return handlers.RegisterFunc("users.signed-up", func(context.Context, Signup) error { return nil }, bus.Name("audit"))
 	}
 	newWorkers := func() []handlers.Registration {
-		return []handlers.Registration{handlers.RegisterFunc("users.signed-up", func(context.Context, Signup) error { return nil }, handlers.Name("w1"))}
+		return []handlers.Registration{handlers.RegisterFunc("users.signed-up", func(context.Context, Signup) error { return nil }, bus.Name("w1"))}
 	}
 	for name, opt := range map[string]fx.Option{
 		"one":   fx.Provide(newAudit),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 const (
@@ -53,6 +54,10 @@ func New(opts ...Option) *Bus {
 
 // Synchronous reports whether the bus was made with the Synchronous option.
 func (b *Bus) Synchronous() bool { return b.cfg.sync }
+
+// KillGrace returns the bus's KillGrace (see the option), so that code that
+// plans a shutdown around Close reads it here instead of being told twice.
+func (b *Bus) KillGrace() time.Duration { return b.cfg.killGrace }
 
 // admit says whether a publish with ctx is accepted: not after Close, and,
 // while Close drains, only from handlers, so that chains of events

@@ -32,7 +32,7 @@ func FuzzValidate(f *testing.F) {
 			if perr != nil {
 				t.Fatalf("%q is a valid topic name but not a valid pattern: %v", s, perr)
 			}
-			if isPattern(s) {
+			if IsPattern(s) {
 				t.Fatalf("%q is a valid topic name but isPattern says it has wildcards", s)
 			}
 			if !Match(s, s) {
@@ -47,7 +47,7 @@ func FuzzValidate(f *testing.F) {
 				}
 			}
 		}
-		if perr == nil && !isPattern(s) && terr != nil {
+		if perr == nil && !IsPattern(s) && terr != nil {
 			t.Fatalf("%q is a valid pattern without wildcards but not a valid topic name: %v", s, terr)
 		}
 		if perr == nil {
@@ -82,7 +82,7 @@ func FuzzMatch(f *testing.F) {
 		if want := matchRef(pattern, name); got != want {
 			t.Fatalf("Match(%q, %q) = %v, reference says %v", pattern, name, got, want)
 		}
-		if !isPattern(pattern) && got != (pattern == name) {
+		if !IsPattern(pattern) && got != (pattern == name) {
 			t.Fatalf("Match(%q, %q) = %v for a pattern without wildcards", pattern, name, got)
 		}
 	})

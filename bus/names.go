@@ -94,9 +94,10 @@ func tokenByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_'
 }
 
-// isPattern reports whether a valid name contains a wildcard token. In a
-// valid name '*' and '>' can only stand as whole tokens.
-func isPattern(name string) bool { return strings.ContainsAny(name, "*>") }
+// IsPattern reports whether a valid name contains a wildcard token ('*' or
+// '>'), so that it names many topics rather than one. It is the one place the
+// project's packages decide this.
+func IsPattern(name string) bool { return strings.ContainsAny(name, "*>") }
 
 // Match reports whether the topic name matches pattern. Both are assumed valid
 // (see ValidateTopic and ValidatePattern); a pattern without wildcards matches

@@ -98,6 +98,33 @@ type SubscribeOption interface{ applySub(*subConfig) }
 
 type subOption func(*subConfig)
 
+// Extension lets another package define subscribe options of its own, so
+// that one option list carries both kinds (handlers.Retry beside
+// bus.QueueGroup): that package embeds Extension in its option type and
+// takes its options out of the list before passing the rest to the bus. An
+// Extension that reaches the bus is an error naming Owner, the package whose
+// function takes it.
+type Extension struct {
+	Owner string // the package whose functions take the option, like "handlers"
+}
+
+func (e Extension) applySub(c *subConfig) {
+	c.errs = append(c.errs, fmt.Errorf("bus: an option of package %s was passed to the bus: pass it to %[1]s's functions", e.Owner))
+}
+
+// NameOf returns the name that opts give a subscription (the last Name
+// among them), or "" when none does. A package that subscribes on a user's
+// behalf uses it to know the subscription's name before subscribing.
+func NameOf(opts ...SubscribeOption) string {
+	var c subConfig
+	for _, o := range opts {
+		if n, ok := o.(subOption); ok && n != nil {
+			n.applySub(&c)
+		}
+	}
+	return c.name
+}
+
 func (f subOption) applySub(c *subConfig) { f(c) }
 
 type subConfig struct {

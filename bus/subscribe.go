@@ -77,7 +77,7 @@ func subscribe[T any](ctx context.Context, b *Bus, pattern string, cfg *subConfi
 	}
 	s := newSub(home{reg: b, hooks: &b.cfg.hooks, pool: b.pool, work: &b.work}, cfg, fn, key, onDrop)
 	s.pattern = pattern
-	s.wildcard = isPattern(pattern)
+	s.wildcard = IsPattern(pattern)
 
 	b.mu.Lock()
 	if b.state.Load() != stateOpen {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/fxbus/fxbus"
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/internal/quote"
+	"github.com/fxbus/fxbus/internal/source"
 )
 
 // TB is the part of testing.TB that fxtest uses. *testing.T and *testing.B
@@ -354,11 +354,11 @@ func waitIdle(b *bus.Bus, d time.Duration) error {
 // topic must exist on the bus with message type T (fxbus.Topic declares it).
 func RequirePublish[T any](app *App, topic string, v T) {
 	if app == nil || app.tb == nil {
-		panic(fmt.Sprintf("fxtest.RequirePublish[%s](%s): nil *App: pass the app that fxtest.New returned", typeName[T](), quote.String(topic)))
+		panic(fmt.Sprintf("fxtest.RequirePublish[%s](%s): nil *App: pass the app that fxtest.New returned", source.TypeName[T](), quote.String(topic)))
 	}
 	app.tb.Helper()
 	if err := publish(app, topic, v); err != nil {
-		app.tb.Errorf("fxtest.RequirePublish[%s](%s, %s): %v", typeName[T](), quote.String(topic), quote.Value(v), err)
+		app.tb.Errorf("fxtest.RequirePublish[%s](%s, %s): %v", source.TypeName[T](), quote.String(topic), quote.Value(v), err)
 		app.tb.FailNow()
 	}
 }
@@ -371,7 +371,7 @@ func publish[T any](app *App, topic string, v T) error {
 		if err := bus.ValidateTopic(topic); err != nil {
 			return err
 		}
-		return fmt.Errorf("no topic %s on the bus: declare it with fxbus.Topic[%s](%[1]s), or check the name", quote.String(topic), typeName[T]())
+		return fmt.Errorf("no topic %s on the bus: declare it with fxbus.Topic[%s](%[1]s), or check the name", quote.String(topic), source.TypeName[T]())
 	}
 	t, err := bus.NewTopic[T](app.bus, topic)
 	if err != nil {
@@ -390,8 +390,6 @@ func hasTopic(b *bus.Bus, name string) bool {
 	}
 	return false
 }
-
-func typeName[T any]() string { return reflect.TypeFor[T]().String() }
 
 // subscriberName names a subscriber for messages: "audit on orders.placed".
 func subscriberName(s bus.SubscriptionStats) string {

@@ -27,8 +27,8 @@ func TestNewSynchronous(t *testing.T) {
 	app := fxtest.New(t,
 		fxbus.Topic[Order]("orders"),
 		supply(
-			handlers.Register[Order]("orders", spy, handlers.Name("spy")),
-			handlers.Register[Order]("orders", flaky, handlers.Name("flaky"), handlers.NoDeadLetters()),
+			handlers.Register[Order]("orders", spy, bus.Name("spy")),
+			handlers.Register[Order]("orders", flaky, bus.Name("flaky"), handlers.NoDeadLetters()),
 		),
 		fx.Populate(&orders),
 	)
@@ -127,7 +127,7 @@ func TestNewFailures(t *testing.T) {
 		},
 		{
 			name: "undeclared topic",
-			opts: []fx.Option{supply(handlers.RegisterFunc("jobs", ok, handlers.Name("h")))},
+			opts: []fx.Option{supply(handlers.RegisterFunc("jobs", ok, bus.Name("h")))},
 			want: []string{"fxtest.New: the app did not start", `handler "h" for "jobs"`, `fxbus.Topic[fxtest_test.Job]("jobs")`},
 		},
 		{
@@ -184,7 +184,7 @@ func TestStopFailure(t *testing.T) {
 			fxtest.Async(),
 			fx.Supply(fxbus.Config{DrainTimeout: 50 * time.Millisecond, KillGrace: time.Second}),
 			fxbus.Topic[Job]("jobs"),
-			supply(handlers.Register[Job]("jobs", blk, handlers.Name("stuck"))),
+			supply(handlers.Register[Job]("jobs", blk, bus.Name("stuck"))),
 			fx.Populate(&jobs),
 		)
 		ctx := context.Background()
@@ -272,7 +272,7 @@ func TestRequirePublish(t *testing.T) {
 	}
 	opts := []fx.Option{
 		fxbus.Topic[Order]("orders"),
-		supply(handlers.RegisterFunc("orders", validate, handlers.Name("validate"), handlers.NoDeadLetters())),
+		supply(handlers.RegisterFunc("orders", validate, bus.Name("validate"), handlers.NoDeadLetters())),
 	}
 	t.Run("passes", func(t *testing.T) {
 		app := fxtest.New(t, opts...)
@@ -322,7 +322,7 @@ func TestWaitIdle(t *testing.T) {
 		app := fxtest.New(tb,
 			fxtest.Async(), fxtest.Timeout(50*time.Millisecond),
 			fxbus.Topic[Job]("jobs"),
-			supply(handlers.Register[Job]("jobs", blk, handlers.Name("slow"))),
+			supply(handlers.Register[Job]("jobs", blk, bus.Name("slow"))),
 			fx.Populate(&jobs),
 		)
 		tb.Cleanup(blk.ReleaseAll)
@@ -354,7 +354,7 @@ func TestParallel(t *testing.T) {
 			var jobs fxbus.Publisher[Job]
 			app := fxtest.New(t, append(opts,
 				fxbus.Topic[Job]("jobs"),
-				supply(handlers.Register[Job]("jobs", spy, handlers.WithSubscribeOptions(bus.Concurrency(4)))),
+				supply(handlers.Register[Job]("jobs", spy, bus.Concurrency(4))),
 				fx.Populate(&jobs),
 			)...)
 			rec := fxtest.Record[Job](app, "jobs")
@@ -396,7 +396,7 @@ func TestNoRetryWait(t *testing.T) {
 		app := fxtest.New(t, append(opts,
 			fxbus.Topic[Job]("jobs"),
 			supply(
-				handlers.Register[Job]("jobs", flaky, handlers.Name("worker"), handlers.Retry(3)),
+				handlers.Register[Job]("jobs", flaky, bus.Name("worker"), handlers.Retry(3)),
 				handlers.Register[handlers.DeadLetter[Job]]("jobs.dead-letter", dead, handlers.NoDeadLetters()),
 			),
 			fx.Populate(&jobs),
@@ -430,7 +430,7 @@ func TestStatsLogReadable(t *testing.T) {
 		app := fxtest.New(tb, fxtest.NoLeakCheck(),
 			fxbus.Topic[Job]("jobs"),
 			supply(handlers.RegisterFunc("jobs", func(context.Context, Job) error { return errors.New("no") },
-				handlers.Name("worker"), handlers.NoDeadLetters())),
+				bus.Name("worker"), handlers.NoDeadLetters())),
 			fx.Populate(&jobs),
 		)
 		_ = jobs.Publish(context.Background(), Job{N: 1})

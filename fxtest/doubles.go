@@ -8,6 +8,7 @@ import (
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/source"
 )
 
 // ErrInjected is the error a Flaky returns for its failing calls when it
@@ -59,7 +60,7 @@ func (l *CallLog[T]) Len() int { return l.calls.len() }
 func (l *CallLog[T]) Wait(ctx context.Context, n int) ([]Call[T], error) {
 	calls, err := l.calls.wait(ctx, n)
 	if err != nil {
-		return calls, fmt.Errorf("%d call(s) of the %s handler returned, want %d: %w", len(calls), typeName[T](), n, err)
+		return calls, fmt.Errorf("%d call(s) of the %s handler returned, want %d: %w", len(calls), source.TypeName[T](), n, err)
 	}
 	return calls, nil
 }
@@ -123,7 +124,7 @@ func NewFlaky[T any](n int, err error) *Flaky[T] {
 // Handle fails while the Flaky has failures left, then returns nil.
 func (f *Flaky[T]) Handle(ctx context.Context, v T) error {
 	if f.n < 0 {
-		return f.add(ctx, v, fmt.Errorf("fxtest.NewFlaky[%s](%d, ...): the number of failing calls must be at least 0", typeName[T](), f.n))
+		return f.add(ctx, v, fmt.Errorf("fxtest.NewFlaky[%s](%d, ...): the number of failing calls must be at least 0", source.TypeName[T](), f.n))
 	}
 	f.mu.Lock()
 	fail := f.failed < f.n

@@ -68,7 +68,7 @@ func TestFlakyRetry(t *testing.T) {
 			flaky := fxtest.NewFlaky[Order](2, nil)
 			app := fxtest.New(t,
 				fxbus.Topic[Order]("orders"),
-				supply(handlers.Register[Order]("orders", flaky, handlers.Name("flaky"), handlers.Retry(tc.attempts, backoff))),
+				supply(handlers.Register[Order]("orders", flaky, bus.Name("flaky"), handlers.Retry(tc.attempts, backoff))),
 			)
 			dead := fxtest.Record[handlers.DeadLetter[Order]](app, "orders.dead-letter")
 			id := bus.NewCorrelationID()
@@ -214,8 +214,8 @@ func TestBlockerDropPolicy(t *testing.T) {
 	app := fxtest.New(t,
 		fxtest.Async(),
 		fxbus.Topic[Job]("jobs"),
-		supply(handlers.Register[Job]("jobs", blk, handlers.Name("slow"),
-			handlers.WithSubscribeOptions(bus.Buffer(2), bus.WithPolicy(bus.DisconnectAfter(3))))),
+		supply(handlers.Register[Job]("jobs", blk, bus.Name("slow"),
+			bus.Buffer(2), bus.WithPolicy(bus.DisconnectAfter(3)))),
 		fx.Populate(&jobs),
 	)
 	t.Cleanup(blk.ReleaseAll)

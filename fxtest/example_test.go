@@ -68,7 +68,7 @@ func ExampleNew() {
 		var orders fxbus.Publisher[Order]
 		fxtest.New(t,
 			fxbus.Topic[Order]("orders.placed"),
-			handlers.Supply(handlers.Register[Order]("orders.placed", Validator{}, handlers.Name("validator"))),
+			handlers.Supply(handlers.Register[Order]("orders.placed", Validator{}, bus.Name("validator"))),
 			fx.Populate(&orders),
 		)
 		ctx := context.Background()
@@ -150,8 +150,8 @@ func ExampleFlaky() {
 		app := fxtest.New(t,
 			fxbus.Topic[Order]("orders.placed"),
 			handlers.Supply(
-				handlers.Register[Order]("orders.placed", patient, handlers.Name("patient"), handlers.Retry(3, fast)),
-				handlers.Register[Order]("orders.placed", hasty, handlers.Name("hasty"), handlers.Retry(2, fast)),
+				handlers.Register[Order]("orders.placed", patient, bus.Name("patient"), handlers.Retry(3, fast)),
+				handlers.Register[Order]("orders.placed", hasty, bus.Name("hasty"), handlers.Retry(2, fast)),
 			),
 			fx.Populate(&orders),
 		)
@@ -184,8 +184,8 @@ func ExampleBlocker() {
 		app := fxtest.New(t,
 			fxtest.Async(),
 			fxbus.Topic[Job]("jobs"),
-			handlers.Supply(handlers.Register[Job]("jobs", slow, handlers.Name("slow"),
-				handlers.WithSubscribeOptions(bus.Buffer(1), bus.WithPolicy(bus.DropNewest())))),
+			handlers.Supply(handlers.Register[Job]("jobs", slow, bus.Name("slow"),
+				bus.Buffer(1), bus.WithPolicy(bus.DropNewest()))),
 			fx.Populate(&jobs),
 		)
 		ctx := context.Background()

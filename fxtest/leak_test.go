@@ -10,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/fxbus/fxbus"
+	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/fxtest"
 	"github.com/fxbus/fxbus/handlers"
 )
@@ -28,7 +29,7 @@ func leakyApp(tb fxtest.TB, release <-chan struct{}, opts ...fx.Option) *fxtest.
 	}
 	app := fxtest.New(tb, append(opts,
 		fxbus.Topic[Job]("jobs"),
-		handlers.Supply(handlers.RegisterFunc("jobs", leak, handlers.Name("leaky"))),
+		handlers.Supply(handlers.RegisterFunc("jobs", leak, bus.Name("leaky"))),
 	)...)
 	fxtest.RequirePublish(app, "jobs", Job{N: 1})
 	return app

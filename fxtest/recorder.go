@@ -13,7 +13,9 @@ import (
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/fxgroup"
 	"github.com/fxbus/fxbus/internal/quote"
+	"github.com/fxbus/fxbus/internal/source"
 )
 
 // RecorderName is the handler name a Recorder subscribes with, as it shows in
@@ -69,7 +71,7 @@ func (r *Recorder[T]) subscribe(app *App) error {
 		return fmt.Errorf("%s: %w", r, err)
 	}
 	if bus.ValidateTopic(r.pattern) == nil && !hasTopic(app.bus, r.pattern) {
-		return fmt.Errorf("%s: no topic %s on the bus: declare it with fxbus.Topic[%s](%[2]s), or check the name", r, quote.String(r.pattern), typeName[T]())
+		return fmt.Errorf("%s: no topic %s on the bus: declare it with fxbus.Topic[%s](%[2]s), or check the name", r, quote.String(r.pattern), source.TypeName[T]())
 	}
 	reg, err := r.registration(app.bus, app)
 	if err != nil {
@@ -93,7 +95,7 @@ func (r *Recorder[T]) registration(b *bus.Bus, app *App) (handlers.Registration,
 	if app != nil {
 		r.timeout = app.cfg.timeout
 	}
-	return handlers.RegisterFunc(r.pattern, r.handle, handlers.Name(RecorderName), handlers.NoDeadLetters()), nil
+	return handlers.RegisterFunc(r.pattern, r.handle, bus.Name(RecorderName), handlers.NoDeadLetters()), nil
 }
 
 type recorderIn struct {
@@ -109,7 +111,7 @@ type recorderIn struct {
 func (r *Recorder[T]) Option() fx.Option {
 	return fx.Provide(fx.Annotate(func(in recorderIn) (handlers.Registration, error) {
 		return r.registration(in.Bus, in.App)
-	}, fx.ResultTags(`group:"`+handlers.Group+`"`)))
+	}, fx.ResultTags(`group:"`+fxgroup.Handlers+`"`)))
 }
 
 func (r *Recorder[T]) handle(ctx context.Context, v T) error {
@@ -122,7 +124,7 @@ func (r *Recorder[T]) handle(ctx context.Context, v T) error {
 
 // String describes the Recorder for messages, as the code that makes it reads.
 func (r *Recorder[T]) String() string {
-	return fmt.Sprintf("Recorder[%s](%s)", typeName[T](), quote.String(r.pattern))
+	return fmt.Sprintf("Recorder[%s](%s)", source.TypeName[T](), quote.String(r.pattern))
 }
 
 // Messages returns the messages recorded so far, in the order they were

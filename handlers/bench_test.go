@@ -31,12 +31,12 @@ func BenchmarkChain(b *testing.B) {
 	cases := []struct {
 		name string
 		env  Env
-		opts []Option
+		opts []bus.SubscribeOption
 	}{
 		{"defaults", Env{}, nil},
-		{"retry+middleware", Env{}, []Option{Retry(5), WithMiddleware(pass)}},
+		{"retry+middleware", Env{}, []bus.SubscribeOption{Retry(5), WithMiddleware(pass)}},
 		{"observer", Env{Observer: nopObserver{}}, nil},
-		{"timeout", Env{}, []Option{Timeout(time.Minute)}},
+		{"timeout", Env{}, []bus.SubscribeOption{Timeout(time.Minute)}},
 	}
 	ctx := bus.WithCorrelationID(context.Background(), bus.NewCorrelationID())
 	b.Run("direct", func(b *testing.B) {
@@ -68,7 +68,7 @@ func BenchmarkBus(b *testing.B) {
 			return err
 		}},
 		{"Registration", func(bs *bus.Bus) error {
-			_, err := RegisterFunc("bench", benchWork, WithSubscribeOptions(bus.Buffer(1024))).Subscribe(context.Background(), bs, Env{})
+			_, err := RegisterFunc("bench", benchWork, bus.Buffer(1024)).Subscribe(context.Background(), bs, Env{})
 			return err
 		}},
 	} {

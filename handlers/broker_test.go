@@ -38,7 +38,7 @@ func TestBrokerDeliveryOwnsRetries(t *testing.T) {
 			return err
 		}
 		return errBoom
-	}, Name("billing"), Retry(5, fast)), Env{})
+	}, bus.Name("billing"), Retry(5, fast)), Env{})
 	mustSubscribe(t, b, RegisterFunc("mails.sent", func(ctx context.Context, v int) error {
 		mu.Lock()
 		mailAttempts = append(mailAttempts, AttemptFrom(ctx))
@@ -47,7 +47,7 @@ func TestBrokerDeliveryOwnsRetries(t *testing.T) {
 			return errBoom
 		}
 		return nil
-	}, Name("mailer"), Retry(2, fast), NoDeadLetters()), Env{})
+	}, bus.Name("mailer"), Retry(2, fast), NoDeadLetters()), Env{})
 
 	ctx := WithBrokerDelivery(testCtx(t), "orders.placed", 3)
 	if err := orders.PublishSync(ctx, 1); !errors.Is(err, errBoom) {
@@ -82,7 +82,7 @@ func TestBrokerDeliveryUnmarked(t *testing.T) {
 	mustSubscribe(t, b, RegisterFunc("orders.placed", func(ctx context.Context, v int) error {
 		calls++
 		return errBoom
-	}, Name("billing"), Retry(3, Backoff(time.Millisecond, time.Millisecond))), Env{})
+	}, bus.Name("billing"), Retry(3, Backoff(time.Millisecond, time.Millisecond))), Env{})
 
 	// Marked for another topic: not a broker's delivery of this message.
 	ctx := WithBrokerDelivery(testCtx(t), "payments.made", 2)

@@ -31,6 +31,12 @@ type DeadLetter[T any] struct {
 	Cause error `json:"-"`
 }
 
+// isDeadLetter marks DeadLetter types; it is how the project tells a
+// dead-letter topic's handler from others (see Registration.TakesDeadLetters).
+func (DeadLetter[T]) isDeadLetter() {}
+
+type deadLetterValue interface{ isDeadLetter() }
+
 // deadLetters publishes one subscription's dead letters.
 type deadLetters[T any] struct {
 	b     *bus.Bus

@@ -20,7 +20,7 @@ func TestDeadLetterContent(t *testing.T) {
 	}
 	var sl sleeper
 	mustSubscribe(t, b, RegisterFunc("orders.created", func(context.Context, order) error { return errBoom },
-		Name("billing"), Retry(3), withSleep(sl.sleep)), Env{})
+		bus.Name("billing"), Retry(3), withSleep(sl.sleep)), Env{})
 
 	id := bus.NewCorrelationID()
 	err = top.PublishSync(bus.WithCorrelationID(testCtx(t), id), order{ID: 42, Total: 7})
@@ -55,7 +55,7 @@ func TestDeadLetterUnroutedIsCounted(t *testing.T) {
 	b := newBus(t)
 	top := mustTopic[int](t, b, "jobs")
 	var rec recorder
-	mustSubscribe(t, b, RegisterFunc("jobs", func(context.Context, int) error { return Permanent(errBoom) }, Name("worker")), Env{Observer: &rec})
+	mustSubscribe(t, b, RegisterFunc("jobs", func(context.Context, int) error { return Permanent(errBoom) }, bus.Name("worker")), Env{Observer: &rec})
 	ctx := testCtx(t)
 	for v := range 3 {
 		err := top.PublishSync(ctx, v)
@@ -90,7 +90,7 @@ func TestDeadLetterRead(t *testing.T) {
 	b := newBus(t)
 	top := mustTopic[int](t, b, "jobs")
 	var rec recorder
-	mustSubscribe(t, b, RegisterFunc("jobs", func(context.Context, int) error { return Permanent(errBoom) }, Name("worker")), Env{Observer: &rec})
+	mustSubscribe(t, b, RegisterFunc("jobs", func(context.Context, int) error { return Permanent(errBoom) }, bus.Name("worker")), Env{Observer: &rec})
 	dead, err := bus.Subscribe[DeadLetter[int]](testCtx(t), b, "jobs.dead-letter", bus.Buffer(4))
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func TestDeadLetterPattern(t *testing.T) {
 			return Permanent(errBoom)
 		}
 		return nil
-	}, Name("watch")), Env{})
+	}, bus.Name("watch")), Env{})
 	dead, err := bus.Subscribe[DeadLetter[order]](context.Background(), b, "orders.*.dead-letter")
 	if err != nil {
 		t.Fatal(err)

@@ -6,17 +6,17 @@
 // (Register), typically a struct whose fields are its dependencies.
 //
 //	reg := handlers.Register[Order]("orders.created", &Audit{db: db},
-//		handlers.Retry(5), handlers.Timeout(2*time.Second), handlers.Concurrency(4))
+//		handlers.Retry(5), handlers.Timeout(2*time.Second), bus.Concurrency(4))
 //
 // A Registration is a plain, non-generic value: handlers of many message types
-// travel through the one fx value group named Group. Provide, Supply and
+// travel through one fx value group. Provide, Supply and
 // ProvideHandler put them there; the app's start subscribes each with
-// Registration.Subscribe, after sorting them with Sort.
+// Registration.Subscribe, in order of topic and name.
 //
 // # Running a handler
 //
 // The bus runs handler subscriptions on its worker pool (see bus.Handle): one
-// call at a time in publish order by default, or up to Concurrency at once.
+// call at a time in publish order by default, or up to bus.Concurrency at once.
 // The context a call gets carries the message's correlation ID
 // (bus.CorrelationIDFrom), its topic (bus.TopicFrom) and the attempt number
 // (AttemptFrom); the handler's own publishes with that context carry the

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"go.uber.org/fx"
 
+	"github.com/fxbus/fxbus"
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
 )
@@ -80,7 +83,7 @@ func ExampleDeadLetter() {
 			return handlers.Permanent(fmt.Errorf("order %d: negative total", o.ID))
 		}
 		return nil
-	}, handlers.Name("billing"), handlers.Retry(3))
+	}, bus.Name("billing"), handlers.Retry(3))
 	dead := handlers.RegisterFunc("orders.created"+handlers.DeadLetterSuffix, func(ctx context.Context, d handlers.DeadLetter[Order]) error {
 		fmt.Printf("%s gave up on order %d of %s after %d attempt(s): %s\n",
 			d.Subscriber, d.Message.ID, d.Topic, d.Attempts, d.Err)
@@ -133,7 +136,7 @@ func ExampleWithMiddleware() {
 
 // NewAuditHandler is an fx constructor of a Registration.
 func NewAuditHandler(log func(string)) handlers.Registration {
-	return handlers.Register[Order]("orders.created", &Audit{Log: log}, handlers.Name("audit"))
+	return handlers.Register[Order]("orders.created", &Audit{Log: log}, bus.Name("audit"))
 }
 
 // Mailer is a handler whose constructor knows nothing of this package.
@@ -147,31 +150,46 @@ func (m *Mailer) Handle(ctx context.Context, o Order) error {
 }
 
 func ExampleProvide() {
+	var (
+		mu    sync.Mutex
+		lines []string
+	)
+	logLine := func(s string) { mu.Lock(); defer mu.Unlock(); lines = append(lines, s) }
 	app := fx.New(
 		fx.NopLogger,
-		// fxbus.Module runs the registrations; this example lists them
-		// instead, so it says that it reads the group itself.
-		fx.Supply(&handlers.GroupReader{}),
-		fx.Supply(func(s string) { fmt.Println(s) }),
+		fxbus.Module, // runs the registrations
+		fxbus.Configure(func(c *fxbus.Config) { c.Synchronous = true }),
+		fxbus.Topic[Order]("orders.created"),
+		fxbus.Topic[Payment]("payments.requested"),
+		fx.Supply(logLine),
 		handlers.Provide(NewAuditHandler),
-		handlers.ProvideHandler[Order]("orders.created", NewMailer, handlers.Name("mail")),
+		handlers.ProvideHandler[Order]("orders.created", NewMailer, bus.Name("mail")),
 		handlers.Supply(handlers.RegisterFunc("payments.requested",
-			func(ctx context.Context, p Payment) error { return nil }, handlers.Name("charge"))),
-		fx.Invoke(func(p struct {
-			fx.In
-			Registrations []handlers.Registration `group:"fxbus.handlers"`
-		}) {
-			handlers.Sort(p.Registrations)
-			for _, r := range p.Registrations {
-				fmt.Println(r.Topic(), r.Name(), r.Type())
-			}
+			func(ctx context.Context, p Payment) error {
+				logLine(fmt.Sprintf("charge: order %d", p.OrderID))
+				return nil
+			},
+			bus.Name("charge"))),
+		fx.Invoke(func(orders fxbus.Publisher[Order], payments fxbus.Publisher[Payment], lc fx.Lifecycle) {
+			lc.Append(fx.StartHook(func(ctx context.Context) error {
+				return errors.Join(orders.Publish(ctx, Order{ID: 1, Total: 5}), payments.Publish(ctx, Payment{OrderID: 1}))
+			}))
 		}),
 	)
-	if err := app.Err(); err != nil {
+	ctx := context.Background()
+	if err := app.Start(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := app.Stop(ctx); err != nil {
 		fmt.Println(err)
 	}
+	slices.Sort(lines)
+	for _, l := range lines {
+		fmt.Println(l)
+	}
 	// Output:
-	// orders.created audit handlers_test.Order
-	// orders.created mail handlers_test.Order
-	// payments.requested charge handlers_test.Payment
+	// audit: order 1, total 5
+	// charge: order 1
+	// mail: order 1
 }

@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"runtime"
 
 	"go.uber.org/fx"
 
+	"github.com/fxbus/fxbus/bus"
+
+	"github.com/fxbus/fxbus/internal/fxgroup"
 	"github.com/fxbus/fxbus/internal/quote"
+	"github.com/fxbus/fxbus/internal/source"
 )
 
 var (
@@ -18,20 +21,13 @@ var (
 )
 
 const (
-	groupTag   = `group:"` + Group + `"`
-	flattenTag = `group:"` + Group + `,flatten"`
+	groupTag   = `group:"` + fxgroup.Handlers + `"`
+	flattenTag = `group:"` + fxgroup.Handlers + `,flatten"`
 )
-
-// GroupReader marks an fx app in which something runs the registrations of
-// Group: fxbus.Module supplies one. Provide, Supply and ProvideHandler check
-// for it when the app is built, so that handlers registered in an app without
-// fxbus.Module are an error instead of never running. An app that reads Group
-// itself supplies one too: fx.Supply(&handlers.GroupReader{}).
-type GroupReader struct{}
 
 type readerIn struct {
 	fx.In
-	Reader *GroupReader `optional:"true"`
+	Reader *fxgroup.Reader `optional:"true"`
 }
 
 // requireReader is the check that an app built with registrations runs them.
@@ -44,7 +40,7 @@ func requireReader(what string) fx.Option {
 	})
 }
 
-// Provide puts the Registrations that constructors return into the Group
+// Provide puts the Registrations that constructors return into the handler
 // value group, so that a handler is registered in one line of fx.Options:
 //
 //	handlers.Provide(NewAuditHandler)
@@ -90,14 +86,14 @@ func registrationTag(ctor any) (string, error) {
 	return "", fmt.Errorf("%s returns %s, not handlers.Registration or []handlers.Registration: wrap the handler with handlers.Register, or use handlers.ProvideHandler", t, t.Out(0))
 }
 
-// Supply puts ready Registrations into the Group value group, for handlers
+// Supply puts ready Registrations into the handler value group, for handlers
 // without dependencies:
 //
 //	handlers.Supply(handlers.RegisterFunc("orders.created", logOrder))
 func Supply(regs ...Registration) fx.Option {
 	vals := make([]any, 0, len(regs))
 	for _, r := range regs {
-		vals = append(vals, fx.Annotated{Group: Group, Target: r})
+		vals = append(vals, fx.Annotated{Group: fxgroup.Handlers, Target: r})
 	}
 	return fx.Options(fx.Supply(vals...), requireReader("handlers.Supply"))
 }
@@ -111,7 +107,7 @@ func Supply(regs ...Registration) fx.Option {
 // Handle(context.Context, Order) error. ctor's parameters are supplied by fx;
 // it returns a Handler[T] (or a func(context.Context, T) error), optionally
 // followed by an error. The registration's source is ctor.
-func ProvideHandler[T any](topic string, ctor any, opts ...Option) fx.Option {
+func ProvideHandler[T any](topic string, ctor any, opts ...bus.SubscribeOption) fx.Option {
 	fn, err := handlerConstructor[T](topic, ctor, opts)
 	if err != nil {
 		return fx.Error(fmt.Errorf("handlers.ProvideHandler[%s](%s): %w", reflect.TypeFor[T](), quote.String(topic), err))
@@ -124,7 +120,7 @@ func ProvideHandler[T any](topic string, ctor any, opts ...Option) fx.Option {
 
 // handlerConstructor returns a function with ctor's parameters that calls
 // ctor and registers its result.
-func handlerConstructor[T any](topic string, ctor any, opts []Option) (any, error) {
+func handlerConstructor[T any](topic string, ctor any, opts []bus.SubscribeOption) (any, error) {
 	want := reflect.TypeFor[T]()
 	t := reflect.TypeOf(ctor)
 	if t == nil || t.Kind() != reflect.Func {
@@ -142,11 +138,7 @@ func handlerConstructor[T any](topic string, ctor any, opts []Option) (any, erro
 	if !out.Implements(reflect.TypeFor[Handler[T]]()) && !out.ConvertibleTo(fnType) {
 		return nil, fmt.Errorf("%s returns %s, which has no method Handle(context.Context, %s) error", t, out, want)
 	}
-	source := "?"
-	if f := runtime.FuncForPC(cv.Pointer()); f != nil {
-		file, line := f.FileLine(f.Entry())
-		source = fmt.Sprintf("%s (%s:%d)", shortName(f.Name()), baseName(file), line)
-	}
+	at := source.Func(cv.Pointer())
 	ins := make([]reflect.Type, t.NumIn())
 	for i := range ins {
 		ins[i] = t.In(i)
@@ -173,7 +165,7 @@ func handlerConstructor[T any](topic string, ctor any, opts []Option) (any, erro
 				h = Func[T](v.Convert(fnType).Interface().(func(context.Context, T) error))
 			}
 		}
-		reg := newRegistration(topic, h, opts, source)
+		reg := newRegistration(topic, h, opts, at)
 		if err := reg.Err(); err != nil {
 			// Fail the app's construction, not only its start.
 			return []reflect.Value{reflect.Zero(registrationType), reflect.ValueOf(&err).Elem()}

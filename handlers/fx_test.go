@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/fxbus/fxbus/bus"
+	"github.com/fxbus/fxbus/internal/fxgroup"
 	"go.uber.org/fx"
 )
 
@@ -43,13 +45,13 @@ func newAuditHandler(st *store) Registration {
 	return RegisterFunc("orders.created", func(_ context.Context, o order) error {
 		st.add("audit order")
 		return nil
-	}, Name("audit"))
+	}, bus.Name("audit"))
 }
 
 func newPaymentHandlers(st *store) ([]Registration, error) {
 	return []Registration{
-		RegisterFunc("payments.requested", func(context.Context, payment) error { st.add("charge payment"); return nil }, Name("charge")),
-		RegisterFunc("payments.requested", func(context.Context, payment) error { st.add("ledger payment"); return nil }, Name("ledger")),
+		RegisterFunc("payments.requested", func(context.Context, payment) error { st.add("charge payment"); return nil }, bus.Name("charge")),
+		RegisterFunc("payments.requested", func(context.Context, payment) error { st.add("ledger payment"); return nil }, bus.Name("ledger")),
 	}, nil
 }
 
@@ -65,20 +67,20 @@ func TestFxGroup(t *testing.T) {
 	var regs []Registration
 	app := fx.New(
 		fx.NopLogger,
-		fx.Supply(&GroupReader{}), // this test reads the group itself
+		fx.Supply(&fxgroup.Reader{}), // this test reads the group itself
 		fx.Supply(st),
 		Provide(newAuditHandler, newPaymentHandlers),
-		ProvideHandler[order]("orders.created", newMailer, Name("mail")),
+		ProvideHandler[order]("orders.created", newMailer, bus.Name("mail")),
 		Supply(
-			RegisterFunc("orders.created", func(context.Context, order) error { st.add("count order"); return nil }, Name("count")),
-			RegisterFunc("a.first", func(context.Context, int) error { return nil }, Name("first")),
+			RegisterFunc("orders.created", func(context.Context, order) error { st.add("count order"); return nil }, bus.Name("count")),
+			RegisterFunc("a.first", func(context.Context, int) error { return nil }, bus.Name("first")),
 		),
 		fx.Invoke(func(p groupParams) { regs = p.Registrations }),
 	)
 	if err := app.Err(); err != nil {
 		t.Fatal(err)
 	}
-	Sort(regs)
+	sortRegs(regs)
 	var got []string
 	for _, r := range regs {
 		got = append(got, r.Topic()+"/"+r.Name()+"/"+r.Type().String())
@@ -131,14 +133,14 @@ func TestFxBadConstructors(t *testing.T) {
 		{"second result not error", Provide(func() (Registration, int) { return Registration{}, 0 }), "must return"},
 		{"constructor error", Provide(func() (Registration, error) { return Registration{}, errCtor }), "no database"},
 		{"handler: not a function", ProvideHandler[order]("t", "x"), "string is not a function"},
-		{"handler: bad option", ProvideHandler[order]("t", func() *auditor { return &auditor{} }, Name("x"), Retry(0)), "handlers.Retry(0)"},
+		{"handler: bad option", ProvideHandler[order]("t", func() *auditor { return &auditor{} }, bus.Name("x"), Retry(0)), "handlers.Retry(0)"},
 		{"handler: no Handle", ProvideHandler[payment]("t", func() *auditor { return &auditor{} }), "no method Handle(context.Context, handlers.payment) error"},
 		{"handler: nil result", ProvideHandler[order]("t", func() *auditor { return nil }), "handler is nil"},
 		{"handler: error", ProvideHandler[order]("t", func() (*auditor, error) { return nil, errCtor }), "no database"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			app := fx.New(fx.NopLogger, fx.Supply(&GroupReader{}), tt.opt, fx.Invoke(func(groupParams) {}))
+			app := fx.New(fx.NopLogger, fx.Supply(&fxgroup.Reader{}), tt.opt, fx.Invoke(func(groupParams) {}))
 			err := app.Err()
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("app error: %v, want one containing %q", err, tt.want)
@@ -153,18 +155,18 @@ func TestProvideHandlerShapes(t *testing.T) {
 	var regs []Registration
 	app := fx.New(
 		fx.NopLogger,
-		fx.Supply(&GroupReader{}), // this test reads the group itself
+		fx.Supply(&fxgroup.Reader{}), // this test reads the group itself
 		fx.Supply(st),
 		ProvideHandler[order]("o", func(st *store) func(context.Context, order) error {
 			return func(context.Context, order) error { st.add("func"); return nil }
-		}, Name("fn")),
-		ProvideHandler[order]("o", func(st *store, more ...int) *mailer { return newMailer(st) }, Name("variadic")),
+		}, bus.Name("fn")),
+		ProvideHandler[order]("o", func(st *store, more ...int) *mailer { return newMailer(st) }, bus.Name("variadic")),
 		fx.Invoke(func(p groupParams) { regs = p.Registrations }),
 	)
 	if err := app.Err(); err != nil {
 		t.Fatal(err)
 	}
-	Sort(regs)
+	sortRegs(regs)
 	b := newBus(t)
 	for _, r := range regs {
 		mustSubscribe(t, b, r, Env{})
@@ -177,27 +179,9 @@ func TestProvideHandlerShapes(t *testing.T) {
 	}
 }
 
-func TestSort(t *testing.T) {
-	h := func(context.Context, int) error { return nil }
-	regs := []Registration{
-		RegisterFunc("b", h, Name("x")),
-		RegisterFunc("a", h, Name("y")),
-		RegisterFunc("a", h, Name("x")),
-		{},
-	}
-	Sort(regs)
-	var got []string
-	for _, r := range regs {
-		got = append(got, r.Topic()+"/"+r.Name())
-	}
-	if want := []string{"/", "a/x", "a/y", "b/x"}; !slices.Equal(got, want) {
-		t.Errorf("Sort: %v, want %v", got, want)
-	}
-}
-
 // Registrations in an app where nothing reads the group (no fxbus.Module)
 // are an error when the app is built, that says what to add; with a
-// GroupReader the same app builds.
+// fxgroup.Reader the same app builds.
 func TestRegistrationsWithoutReader(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -214,9 +198,9 @@ func TestRegistrationsWithoutReader(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "add fxbus.Module") {
 				t.Fatalf("app error: %v, want one naming %s and saying to add fxbus.Module", err, tc.want)
 			}
-			app = fx.New(fx.NopLogger, fx.Supply(&store{}, &GroupReader{}), tc.opt)
+			app = fx.New(fx.NopLogger, fx.Supply(&store{}, &fxgroup.Reader{}), tc.opt)
 			if err := app.Err(); err != nil {
-				t.Fatalf("with a GroupReader: %v", err)
+				t.Fatalf("with a fxgroup.Reader: %v", err)
 			}
 		})
 	}

@@ -91,7 +91,7 @@ func TestOrderingConcurrencyOne(t *testing.T) {
 		seen = append(seen, v) // no lock: calls must not overlap (the race detector checks)
 		running.Add(-1)
 		return nil
-	}, WithSubscribeOptions(bus.Buffer(8))), Env{})
+	}, bus.Buffer(8)), Env{})
 	ctx := testCtx(t)
 	for v := range n {
 		if err := top.Publish(ctx, v); err != nil {
@@ -107,15 +107,14 @@ func TestOrderingConcurrencyOne(t *testing.T) {
 	}
 }
 
-// With Concurrency(n), n calls run at once: each call waits at a barrier
+// With bus.Concurrency(n), n calls run at once: each call waits at a barrier
 // that only opens when all n have arrived, so fewer would never finish.
 func TestConcurrencyN(t *testing.T) {
 	for _, opt := range []struct {
 		name string
-		opt  Option
+		opt  bus.SubscribeOption
 	}{
-		{"handlers.Concurrency", Concurrency(4)},
-		{"bus.Concurrency", WithSubscribeOptions(bus.Concurrency(4))},
+		{"bus.Concurrency", bus.Concurrency(4)},
 	} {
 		t.Run(opt.name, func(t *testing.T) {
 			const n = 4
@@ -172,10 +171,10 @@ func TestReentrantPublish(t *testing.T) {
 		default:
 			return pong.PublishSync(ctx, v+1) // waits for pong, which publishes back
 		}
-	}, WithSubscribeOptions(bus.Buffer(1))), Env{})
+	}, bus.Buffer(1)), Env{})
 	mustSubscribe(t, b, RegisterFunc("pong", func(ctx context.Context, v int) error {
 		return ping.Publish(ctx, v)
-	}, WithSubscribeOptions(bus.Buffer(1))), Env{})
+	}, bus.Buffer(1)), Env{})
 	if err := ping.Publish(testCtx(t), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -268,8 +267,8 @@ func TestSubscribeDeadLetterTypeMismatch(t *testing.T) {
 func TestSubscribeDuplicateName(t *testing.T) {
 	b := newBus(t)
 	h := func(context.Context, order) error { return nil }
-	mustSubscribe(t, b, RegisterFunc("orders.created", h, Name("audit")), Env{})
-	_, err := RegisterFunc("orders.created", h, Name("audit")).Subscribe(context.Background(), b, Env{})
+	mustSubscribe(t, b, RegisterFunc("orders.created", h, bus.Name("audit")), Env{})
+	_, err := RegisterFunc("orders.created", h, bus.Name("audit")).Subscribe(context.Background(), b, Env{})
 	if err == nil || !strings.Contains(err.Error(), `"audit"`) || !strings.Contains(err.Error(), "already exists") {
 		t.Fatalf("second Subscribe: %v, want a duplicate-name error", err)
 	}
@@ -278,10 +277,14 @@ func TestSubscribeDuplicateName(t *testing.T) {
 	if _, err := Register[order]("orders.created", &auditor{}).Subscribe(context.Background(), b, Env{}); err == nil {
 		t.Fatal("second handler of one type on one topic: want a duplicate-name error")
 	}
-	// Renaming through bus.Name is refused, not silently inconsistent.
-	_, err = RegisterFunc("orders.created", h, Name("x"), WithSubscribeOptions(bus.Name("y"))).Subscribe(context.Background(), b, Env{})
-	if err == nil || !strings.Contains(err.Error(), "handlers.Name") {
-		t.Fatalf("bus.Name rename: %v, want an error pointing at handlers.Name", err)
+	// The last bus.Name wins, for the registration and its subscription alike.
+	reg := RegisterFunc("orders.created", h, bus.Name("x"), bus.Name("y"))
+	s, err := reg.Subscribe(context.Background(), b, Env{})
+	if err != nil {
+		t.Fatalf("two bus.Name options: %v", err)
+	}
+	if reg.Name() != "y" || s.Name() != "y" {
+		t.Fatalf("two bus.Name options: registration %q, subscription %q, want both named \"y\"", reg.Name(), s.Name())
 	}
 }
 
@@ -336,10 +339,10 @@ func TestBadOptions(t *testing.T) {
 		{"nil func", RegisterFunc[order]("t", nil), "handler is nil"},
 		{"nil handler", Register[order]("t", nil), "handler is nil"},
 		{"nil pointer", Register[order]("t", nilAuditor), "handler is nil"},
-		{"empty name", Register[order]("t", &auditor{}, Name("")), "handlers.Name"},
+		{"empty name", Register[order]("t", &auditor{}, bus.Name("")), "bus: empty subscription name"},
 		{"nil option", Register[order]("t", &auditor{}, nil), "option 1 of 1 is nil"},
-		{"concurrency", Register[order]("t", &auditor{}, Concurrency(0)), "handlers.Concurrency(0)"},
-		{"concurrency too high", Register[order]("t", &auditor{}, Concurrency(bus.MaxConcurrency+1)), "must be at most bus.MaxConcurrency"},
+		{"concurrency", Register[order]("t", &auditor{}, bus.Concurrency(0)), "bus: concurrency 0: must be at least 1"},
+		{"concurrency too high", Register[order]("t", &auditor{}, bus.Concurrency(bus.MaxConcurrency+1)), "must be at most 65536"},
 		{"timeout", Register[order]("t", &auditor{}, Timeout(0)), "handlers.Timeout(0s)"},
 		{"retry", Register[order]("t", &auditor{}, Retry(0)), "handlers.Retry(0)"},
 		{"backoff", Register[order]("t", &auditor{}, Retry(2, Backoff(time.Second, time.Millisecond))), "handlers.Backoff"},
@@ -352,7 +355,7 @@ func TestBadOptions(t *testing.T) {
 		{"nil middleware", Register[order]("t", &auditor{}, WithMiddleware[order](nil)), "middleware 1 of 1 is nil"},
 		{"middleware returns nil", Register[order]("t", &auditor{}, WithMiddleware(func(Handler[order]) Handler[order] { return nil })), "returned a nil Handler"},
 		{"bad topic", Register[order]("a..b", &auditor{}), "invalid pattern"},
-		{"bus option", Register[order]("t", &auditor{}, WithSubscribeOptions(bus.Buffer(0))), "buffer 0"},
+		{"bus option", Register[order]("t", &auditor{}, bus.Buffer(0)), "buffer 0"},
 	}
 	b := newBus(t)
 	for _, tt := range tests {
@@ -466,7 +469,7 @@ func TestObserver(t *testing.T) {
 			return errBoom
 		}
 		return nil
-	}, Name("o"), Retry(2), withSleep(sl.sleep), withClock(now)), Env{Observer: &rec})
+	}, bus.Name("o"), Retry(2), withSleep(sl.sleep), withClock(now)), Env{Observer: &rec})
 	ctx := testCtx(t)
 	for v := range 3 {
 		_ = top.PublishSync(ctx, v)
@@ -523,7 +526,7 @@ func TestNoAllocations(t *testing.T) {
 		return Func[order](func(ctx context.Context, v order) error { return next.Handle(ctx, v) })
 	})
 	ctx := bus.WithCorrelationID(context.Background(), bus.NewCorrelationID())
-	for name, opts := range map[string][]Option{
+	for name, opts := range map[string][]bus.SubscribeOption{
 		"defaults":         nil,
 		"retry+middleware": {Retry(5), WithMiddleware(pass, pass)},
 	} {
@@ -581,7 +584,7 @@ func TestOutcomeOf(t *testing.T) {
 // Errors quote a long name or topic cut to a readable length.
 func TestLongInputIsCut(t *testing.T) {
 	long := strings.Repeat("n", 1<<20)
-	reg := RegisterFunc(long, func(context.Context, int) error { return nil }, Name(long))
+	reg := RegisterFunc(long, func(context.Context, int) error { return nil }, bus.Name(long))
 	if s := reg.String(); len(s) > 400 || !strings.Contains(s, "(1048576 bytes)") {
 		t.Errorf("String() is %d bytes (%.120s...), want it cut and the length given", len(s), s)
 	}

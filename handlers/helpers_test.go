@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"reflect"
@@ -115,17 +116,17 @@ func (s *sleeper) got() []time.Duration {
 }
 
 // withSleep injects the backoff's wait.
-func withSleep(fn func(context.Context, time.Duration) error) Option {
+func withSleep(fn func(context.Context, time.Duration) error) bus.SubscribeOption {
 	return optionFunc(func(c *config) { c.sleep = fn })
 }
 
 // withRand injects the jitter's random source.
-func withRand(fn func() float64) Option {
+func withRand(fn func() float64) bus.SubscribeOption {
 	return optionFunc(func(c *config) { c.rnd = fn })
 }
 
 // withClock injects the observer's clock.
-func withClock(fn func() time.Time) Option {
+func withClock(fn func() time.Time) bus.SubscribeOption {
 	return optionFunc(func(c *config) { c.now = fn })
 }
 
@@ -180,7 +181,7 @@ func (r *recorder) attempts() []int {
 }
 
 // chainOf builds reg's layers around h without a bus, for direct calls.
-func chainOf[T any](t testing.TB, h Handler[T], env Env, opts ...Option) Handler[T] {
+func chainOf[T any](t testing.TB, h Handler[T], env Env, opts ...bus.SubscribeOption) Handler[T] {
 	t.Helper()
 	c := newConfig(opts)
 	if err := errors.Join(c.errs...); err != nil {
@@ -198,3 +199,10 @@ func chainOf[T any](t testing.TB, h Handler[T], env Env, opts ...Option) Handler
 }
 
 func reflectType[T any]() reflect.Type { return reflect.TypeFor[T]() }
+
+// sortRegs orders registrations by topic and name, as the app's start does.
+func sortRegs(regs []Registration) {
+	slices.SortStableFunc(regs, func(a, b Registration) int {
+		return cmp.Or(cmp.Compare(a.Topic(), b.Topic()), cmp.Compare(a.Name(), b.Name()))
+	})
+}

@@ -9,13 +9,19 @@ import (
 	"github.com/fxbus/fxbus/bus"
 )
 
-// Option configures a Registration. Options that get bad input do not panic:
-// the registration records what was wrong, and Err and Subscribe return it.
-type Option interface{ apply(*config) }
+// The handler-only options (Retry, Timeout, DeadLetterTopic, NoDeadLetters,
+// WithMiddleware) are bus.SubscribeOptions too, so that a registration takes
+// one list: bus.Name, bus.QueueGroup and the other subscribe options beside
+// them. Options that get bad input do not panic: the registration records
+// what was wrong, and Err and Subscribe return it.
+type option struct {
+	bus.Extension
+	apply func(*config)
+}
 
-type optionFunc func(*config)
-
-func (f optionFunc) apply(c *config) { f(c) }
+func optionFunc(f func(*config)) bus.SubscribeOption {
+	return option{Extension: bus.Extension{Owner: "handlers"}, apply: f}
+}
 
 type config struct {
 	name         string
@@ -33,15 +39,21 @@ type config struct {
 	rnd   func() float64
 }
 
-func newConfig(opts []Option) *config {
+// newConfig applies the package's own options and keeps the bus's for the
+// subscription.
+func newConfig(opts []bus.SubscribeOption) *config {
 	c := &config{retry: defaultRetry()}
 	for i, o := range opts {
-		if o == nil {
+		switch o := o.(type) {
+		case nil:
 			c.errs = append(c.errs, fmt.Errorf("option %d of %d is nil", i+1, len(opts)))
-			continue
+		case option:
+			o.apply(c)
+		default:
+			c.subOpts = append(c.subOpts, o)
 		}
-		o.apply(c)
 	}
+	c.name = bus.NameOf(c.subOpts...)
 	return c
 }
 
@@ -49,51 +61,12 @@ func (c *config) errorf(format string, args ...any) {
 	c.errs = append(c.errs, fmt.Errorf(format, args...))
 }
 
-// Name names the handler. Names are unique per topic (or pattern); the
-// default is derived from the handler's type or function. The name is the
-// subscription's name in the bus's stats and metrics, and the Subscriber of
-// its dead letters.
-func Name(name string) Option {
-	return optionFunc(func(c *config) {
-		if name == "" {
-			c.errorf("handlers.Name(\"\"): the name is empty: leave the option out for a default name")
-			return
-		}
-		c.name = name
-	})
-}
-
-// WithSubscribeOptions passes bus options (Buffer, WithPolicy, QueueGroup,
-// OrderingKey, Concurrency, OnDrop) to the handler's subscription. Name the
-// handler with Name, not bus.Name.
-func WithSubscribeOptions(opts ...bus.SubscribeOption) Option {
-	return optionFunc(func(c *config) { c.subOpts = append(c.subOpts, opts...) })
-}
-
-// Concurrency sets how many calls of the handler may run at once, like
-// bus.Concurrency. The default, 1, handles messages one at a time in publish
-// order; with more, a message in its retry backoff does not hold up the
-// messages after it.
-func Concurrency(n int) Option {
-	return optionFunc(func(c *config) {
-		switch {
-		case n < 1:
-			c.errorf("handlers.Concurrency(%d): must be at least 1 (1 keeps publish order)", n)
-			return
-		case n > bus.MaxConcurrency:
-			c.errorf("handlers.Concurrency(%d): must be at most bus.MaxConcurrency (%d)", n, bus.MaxConcurrency)
-			return
-		}
-		c.subOpts = append(c.subOpts, bus.Concurrency(n))
-	})
-}
-
 // Timeout bounds each call of the handler (each attempt, when retrying): the
 // handler's context gets a deadline d after the call starts. A call that
 // returns an error after its deadline passed fails with an error that
 // matches ErrTimeout, and is observed as OutcomeTimeout. The handler must
 // honour its context: a call that ignores it is not abandoned.
-func Timeout(d time.Duration) Option {
+func Timeout(d time.Duration) bus.SubscribeOption {
 	return optionFunc(func(c *config) {
 		if d <= 0 {
 			c.errorf("handlers.Timeout(%v): the timeout must be positive: leave the option out for no timeout", d)
@@ -111,7 +84,7 @@ const DeadLetterSuffix = ".dead-letter"
 // DeadLetterTopic sends the messages the handler gives up on to topic
 // instead of to their own topic name plus DeadLetterSuffix. The topic
 // carries DeadLetter[T] values.
-func DeadLetterTopic(topic string) Option {
+func DeadLetterTopic(topic string) bus.SubscribeOption {
 	return optionFunc(func(c *config) {
 		if err := bus.ValidateTopic(topic); err != nil {
 			c.errorf("handlers.DeadLetterTopic: %w", err)
@@ -125,7 +98,7 @@ func DeadLetterTopic(topic string) Option {
 // NoDeadLetters makes the handler drop the messages it gives up on instead of
 // publishing them as DeadLetter values. The failure is still returned to the
 // bus, which counts it in the subscription's Failed stat.
-func NoDeadLetters() Option {
+func NoDeadLetters() bus.SubscribeOption {
 	return optionFunc(func(c *config) { c.noDeadLetter = true })
 }
 
@@ -134,7 +107,7 @@ func NoDeadLetters() Option {
 // per attempt (see the package documentation for the order). T must be the
 // handler's message type; a mismatch is reported by Register's Err and by
 // Subscribe.
-func WithMiddleware[T any](mw ...Middleware[T]) Option {
+func WithMiddleware[T any](mw ...Middleware[T]) bus.SubscribeOption {
 	return optionFunc(func(c *config) {
 		for _, m := range mw {
 			c.middleware = append(c.middleware, m)
@@ -150,10 +123,10 @@ func WithMiddleware[T any](mw ...Middleware[T]) Option {
 // ended; RetryIf narrows that. The wait between attempts is, before jitter,
 // 100ms doubling up to 10s; see Backoff, BackoffMultiplier and Jitter.
 //
-// With Concurrency 1 (the default) a message waiting for its next attempt
+// With bus.Concurrency 1 (the default) a message waiting for its next attempt
 // holds up the messages of this handler queued behind it (to keep their
 // order), never those of other subscribers.
-func Retry(attempts int, opts ...RetryOption) Option {
+func Retry(attempts int, opts ...RetryOption) bus.SubscribeOption {
 	return optionFunc(func(c *config) {
 		if attempts < 1 {
 			c.errorf("handlers.Retry(%d): attempts counts every call, the first included: use at least 1", attempts)

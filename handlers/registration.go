@@ -1,22 +1,16 @@
 package handlers
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"reflect"
-	"runtime"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/internal/quote"
+	"github.com/fxbus/fxbus/internal/source"
 )
-
-// Group is the fx value group that carries Registrations to fxbus.Module.
-const Group = "fxbus.handlers"
 
 // Registration is one typed handler, ready to subscribe, as a plain value:
 // handlers of many message types travel through one fx value group as
@@ -27,6 +21,7 @@ type Registration struct {
 	name      string
 	source    string
 	err       error // what was wrong with the options
+	dead      bool  // T is a DeadLetter type
 	subscribe func(ctx context.Context, b *bus.Bus, env Env) (Subscription, error)
 }
 
@@ -36,9 +31,14 @@ func (r Registration) Topic() string { return r.topic }
 // Type returns the message type the handler takes.
 func (r Registration) Type() reflect.Type { return r.typ }
 
-// Name returns the handler's name: the Name option, or a name derived from
+// Name returns the handler's name: the one bus.Name gave, or a name derived from
 // the handler's type or function.
 func (r Registration) Name() string { return r.name }
+
+// TakesDeadLetters reports whether the handler takes DeadLetter values: its
+// topic is a dead-letter topic, which the handlers that give up on messages
+// declare, so an app need not.
+func (r Registration) TakesDeadLetters() bool { return r.dead }
 
 // Source returns where the registration was made (function and file:line),
 // for error messages.
@@ -90,22 +90,23 @@ func (r Registration) Subscribe(ctx context.Context, b *bus.Bus, env Env) (Subsc
 //
 // Register does not fail: what is wrong with h or opts is reported by the
 // Registration's Err and Subscribe methods, at the app's start.
-func Register[T any](topic string, h Handler[T], opts ...Option) Registration {
-	return newRegistration(topic, h, opts, caller(2))
+func Register[T any](topic string, h Handler[T], opts ...bus.SubscribeOption) Registration {
+	return newRegistration(topic, h, opts, source.Caller(0))
 }
 
 // RegisterFunc is Register for a function.
-func RegisterFunc[T any](topic string, fn func(ctx context.Context, v T) error, opts ...Option) Registration {
+func RegisterFunc[T any](topic string, fn func(ctx context.Context, v T) error, opts ...bus.SubscribeOption) Registration {
 	var h Handler[T]
 	if fn != nil {
 		h = Func[T](fn)
 	}
-	return newRegistration(topic, h, opts, caller(2))
+	return newRegistration(topic, h, opts, source.Caller(0))
 }
 
-func newRegistration[T any](topic string, h Handler[T], opts []Option, source string) Registration {
+func newRegistration[T any](topic string, h Handler[T], opts []bus.SubscribeOption, source string) Registration {
 	c := newConfig(opts)
-	r := Registration{topic: topic, typ: reflect.TypeFor[T](), name: c.name, source: source}
+	_, dead := any(*new(T)).(deadLetterValue)
+	r := Registration{topic: topic, typ: reflect.TypeFor[T](), name: c.name, source: source, dead: dead}
 	if isNil(h) {
 		c.errs = append(c.errs, fmt.Errorf("the handler is nil: pass a value whose Handle method handles %s", r.typ))
 		h = nil
@@ -147,13 +148,9 @@ func subscribe[T any](ctx context.Context, b *bus.Bus, env Env, r Registration, 
 	if err != nil {
 		return nil, err
 	}
-	if s.Name() != r.name {
-		s.Close()
-		return nil, fmt.Errorf("bus.Name(%s) in WithSubscribeOptions renames the handler: name it with handlers.Name(%[1]s) instead", quote.String(s.Name()))
-	}
 	// Declare the dead-letter topic now, when it does not depend on the
 	// message, so that a type clash shows at start.
-	if a.dl != nil && (c.deadLetter != "" || !strings.ContainsAny(r.topic, "*>")) {
+	if a.dl != nil && (c.deadLetter != "" || !bus.IsPattern(r.topic)) {
 		if _, err := a.dl.topic(r.topic); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("dead-letter topic: %w", err)
@@ -205,27 +202,6 @@ func build[T any](b *bus.Bus, env Env, topic, name string, h Handler[T], c *conf
 	return top, a, nil
 }
 
-// Sort sorts registrations by topic, then name (then type and source), so
-// that they subscribe in the same order on every run: fx hands a value
-// group's values over in no particular order.
-func Sort(regs []Registration) {
-	slices.SortStableFunc(regs, func(a, b Registration) int {
-		return cmp.Or(
-			cmp.Compare(a.topic, b.topic),
-			cmp.Compare(a.name, b.name),
-			cmp.Compare(typeString(a.typ), typeString(b.typ)),
-			cmp.Compare(a.source, b.source),
-		)
-	})
-}
-
-func typeString(t reflect.Type) string {
-	if t == nil {
-		return ""
-	}
-	return t.String()
-}
-
 // isNil reports whether h is nil or a nil pointer, map, func, chan or slice
 // whose Handle would panic on every message.
 func isNil(h any) bool {
@@ -252,38 +228,5 @@ func defaultName(h any) string {
 }
 
 func (f Func[T]) funcName() string {
-	return funcName(reflect.ValueOf(f).Pointer())
-}
-
-func funcName(pc uintptr) string {
-	if fn := runtime.FuncForPC(pc); fn != nil {
-		return shortName(fn.Name())
-	}
-	return "func"
-}
-
-func shortName(n string) string {
-	if i := strings.LastIndexByte(n, '/'); i >= 0 {
-		n = n[i+1:]
-	}
-	return strings.TrimSuffix(n, "-fm")
-}
-
-func baseName(file string) string {
-	if i := strings.LastIndexByte(file, '/'); i >= 0 {
-		return file[i+1:]
-	}
-	return file
-}
-
-func caller(skip int) string {
-	pc, file, line, ok := runtime.Caller(skip)
-	if !ok {
-		return "unknown"
-	}
-	name := "?"
-	if f := runtime.FuncForPC(pc); f != nil {
-		name = shortName(f.Name())
-	}
-	return fmt.Sprintf("%s (%s:%d)", name, baseName(file), line)
+	return source.FuncName(reflect.ValueOf(f).Pointer())
 }

@@ -17,7 +17,7 @@ func TestRetryCounts(t *testing.T) {
 	errSkip := errors.New("not worth a retry")
 	tests := []struct {
 		name      string
-		opts      []Option
+		opts      []bus.SubscribeOption
 		fail      func(attempt int) error // the handler's error at each attempt
 		wantCalls int
 		wantWaits int
@@ -32,14 +32,14 @@ func TestRetryCounts(t *testing.T) {
 		},
 		{
 			name:      "always failing stops at the attempt bound",
-			opts:      []Option{Retry(4)},
+			opts:      []bus.SubscribeOption{Retry(4)},
 			fail:      func(int) error { return errBoom },
 			wantCalls: 4, wantWaits: 3,
 			fates: []string{"retried", "retried", "retried", "dead-letter-unread"}, wantErr: errBoom,
 		},
 		{
 			name: "success on the third attempt",
-			opts: []Option{Retry(5)},
+			opts: []bus.SubscribeOption{Retry(5)},
 			fail: func(n int) error {
 				if n < 3 {
 					return errBoom
@@ -50,13 +50,13 @@ func TestRetryCounts(t *testing.T) {
 		},
 		{
 			name:      "permanent error stops at once",
-			opts:      []Option{Retry(5)},
+			opts:      []bus.SubscribeOption{Retry(5)},
 			fail:      func(int) error { return fmt.Errorf("wrapped: %w", Permanent(errBoom)) },
 			wantCalls: 1, fates: []string{"dead-letter-unread"}, wantErr: errBoom,
 		},
 		{
 			name: "permanent wins over RetryIf",
-			opts: []Option{Retry(5, RetryIf(func(error) bool { return true }))},
+			opts: []bus.SubscribeOption{Retry(5, RetryIf(func(error) bool { return true }))},
 			fail: func(n int) error {
 				if n == 2 {
 					return Permanent(errBoom)
@@ -67,7 +67,7 @@ func TestRetryCounts(t *testing.T) {
 		},
 		{
 			name: "RetryIf refuses",
-			opts: []Option{Retry(5, RetryIf(func(err error) bool { return !errors.Is(err, errSkip) }))},
+			opts: []bus.SubscribeOption{Retry(5, RetryIf(func(err error) bool { return !errors.Is(err, errSkip) }))},
 			fail: func(n int) error {
 				if n == 1 {
 					return errBoom
@@ -78,14 +78,14 @@ func TestRetryCounts(t *testing.T) {
 		},
 		{
 			name:      "panics are retried too",
-			opts:      []Option{Retry(2)},
+			opts:      []bus.SubscribeOption{Retry(2)},
 			fail:      func(int) error { panic("kaput") },
 			wantCalls: 2, wantWaits: 1, fates: []string{"retried", "dead-letter-unread"},
 			outcomes: []string{"panic", "panic"},
 		},
 		{
 			name:      "no dead letters",
-			opts:      []Option{Retry(3), NoDeadLetters()},
+			opts:      []bus.SubscribeOption{Retry(3), NoDeadLetters()},
 			fail:      func(int) error { return errBoom },
 			wantCalls: 3, wantWaits: 2, fates: []string{"retried", "retried", "discarded"}, wantErr: errBoom,
 		},
@@ -100,7 +100,7 @@ func TestRetryCounts(t *testing.T) {
 				sl       sleeper
 				rec      recorder
 			)
-			opts := append([]Option{withSleep(sl.sleep)}, tt.opts...)
+			opts := append([]bus.SubscribeOption{withSleep(sl.sleep)}, tt.opts...)
 			mustSubscribe(t, b, RegisterFunc("jobs", func(ctx context.Context, v int) error {
 				n := int(calls.Add(1))
 				attempts = append(attempts, AttemptFrom(ctx))
@@ -201,7 +201,7 @@ func TestBackoffBounds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var sl sleeper
-			opts := []Option{Retry(len(tt.ceilings)+1, tt.opts...), withSleep(sl.sleep)}
+			opts := []bus.SubscribeOption{Retry(len(tt.ceilings)+1, tt.opts...), withSleep(sl.sleep)}
 			if tt.rnd != nil {
 				opts = append(opts, withRand(tt.rnd))
 			}

@@ -1,7 +1,8 @@
 // Package lifecycle runs an fxbus bus inside an application's lifecycle:
 // it subscribes the handlers at start and shuts the bus down, in order, at
-// stop. fxbus.Module wires it into fx; without fx, call a Runner's Start and
-// Stop yourself.
+// stop. An fx app uses fxbus.Module, which wires it in together with the
+// metrics; reach for lifecycle only to run the bus without fx, calling a
+// Runner's Start and Stop yourself.
 //
 // # Start
 //
@@ -11,7 +12,8 @@
 // error that names the handler and says what to add. Exempt from the
 // declaration are wildcard patterns, topics already on the bus before Start
 // (declared by a bridge, or with bus.NewTopic), and handlers of
-// handlers.DeadLetter values, whose topics the failing handlers declare. Then it subscribes the handlers sorted by topic and name, so that the
+// handlers.DeadLetter values, whose topics the failing handlers declare.
+// Then it subscribes the handlers sorted by topic and name, so that the
 // order does not depend on how fx collected them. If one fails (a type that
 // does not match the topic's, a duplicate name, invalid options), Start
 // closes the subscriptions it made, closes the bus and returns an error that
@@ -64,8 +66,8 @@
 //
 // # Metrics
 //
-// With Options.Registerer, Start registers the bus's metrics (package
-// metrics) and observes the handlers for them; Options.Metrics gives it the
-// *metrics.Metrics to register (fxbus.Module provides one), and Stop closes
-// it.
+// lifecycle does not know about metrics: pass the observer of a
+// *metrics.Metrics as Options.Observer, and register and close the Metrics
+// around Start and Stop (fxbus.Module does this when the app has a
+// prometheus.Registerer).
 package lifecycle

@@ -19,22 +19,25 @@ type Order struct{ ID string }
 func ExampleRunner() {
 	log := lifecycle.NewLog(nil) // give it a *zap.Logger to log
 	b := bus.New(bus.WithHooks(log.Hooks()))
+	orders, err := bus.NewTopic[Order](b, "orders") // declares the topic
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	var saved atomic.Int64
 	r := lifecycle.New(b, []handlers.Registration{
 		handlers.RegisterFunc("orders", func(ctx context.Context, o Order) error {
 			saved.Add(1)
 			return nil
-		}, handlers.Name("saver")),
+		}, bus.Name("saver")),
 	}, lifecycle.Options{
-		Log:    log,
-		Topics: []lifecycle.Declaration{lifecycle.Declare[Order]("orders")},
+		Log: log,
 	})
 	ctx := context.Background()
 	if err := r.Start(ctx); err != nil {
 		fmt.Println("start:", err)
 		return
 	}
-	orders, _ := bus.NewTopic[Order](b, "orders")
 	for _, id := range []string{"a", "b", "c"} {
 		_ = orders.Publish(ctx, Order{ID: id})
 	}
@@ -53,11 +56,11 @@ func ExampleRunner() {
 func ExampleRunner_Start() {
 	b := bus.New()
 	r := lifecycle.New(b, []handlers.Registration{
-		handlers.RegisterFunc("orders.created", func(context.Context, Order) error { return nil }, handlers.Name("saver")),
+		handlers.RegisterFunc("orders.created", func(context.Context, Order) error { return nil }, bus.Name("saver")),
 	}, lifecycle.Options{})
 	err := r.Start(context.Background())
 	_, hint, _ := strings.Cut(err.Error(), "is declared: ")
 	fmt.Println(hint)
 	// Output:
-	// add fxbus.Topic[lifecycle_test.Order]("orders.created") to the app's options (or lifecycle.Declare to Options.Topics)
+	// add fxbus.Topic[lifecycle_test.Order]("orders.created") to the app's options (or declare it with bus.NewTopic before Start)
 }

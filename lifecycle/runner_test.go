@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/goleak"
@@ -22,7 +20,7 @@ import (
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
-	"github.com/fxbus/fxbus/metrics"
+	"github.com/fxbus/fxbus/internal/decl"
 )
 
 func testContext(t *testing.T) context.Context {
@@ -60,14 +58,14 @@ func TestRunnerOrder(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	// Given in no particular order, as an fx value group gives them.
 	regs := []handlers.Registration{
-		handlers.RegisterFunc("b.x", nop[int], handlers.Name("z")),
-		handlers.RegisterFunc("a.x", nop[int], handlers.Name("y")),
-		handlers.RegisterFunc("a.>", nop[int], handlers.Name("w")),
-		handlers.RegisterFunc("a.x", nop[int], handlers.Name("x")),
+		handlers.RegisterFunc("b.x", nop[int], bus.Name("z")),
+		handlers.RegisterFunc("a.x", nop[int], bus.Name("y")),
+		handlers.RegisterFunc("a.>", nop[int], bus.Name("w")),
+		handlers.RegisterFunc("a.x", nop[int], bus.Name("x")),
 	}
 	r := New(b, regs, Options{
 		Log:    NewLog(zap.New(core)),
-		Topics: []Declaration{Declare[int]("b.x"), Declare[int]("a.x")},
+		Topics: []decl.Declaration{decl.Declare[int]("b.x"), decl.Declare[int]("a.x")},
 	})
 	ctx := testContext(t)
 	if err := r.Start(ctx); err != nil {
@@ -97,13 +95,11 @@ func TestRunnerOrder(t *testing.T) {
 func TestRunnerStartFailureUndoes(t *testing.T) {
 	var e ends
 	b := bus.New(bus.WithHooks(e.hooks()))
-	reg := prometheus.NewRegistry()
 	r := New(b, []handlers.Registration{
-		handlers.RegisterFunc("b.strings", nop[int], handlers.Name("second")),
-		handlers.RegisterFunc("a.ints", nop[int], handlers.Name("first")),
+		handlers.RegisterFunc("b.strings", nop[int], bus.Name("second")),
+		handlers.RegisterFunc("a.ints", nop[int], bus.Name("first")),
 	}, Options{
-		Registerer: reg,
-		Topics:     []Declaration{Declare[int]("a.ints"), Declare[string]("b.strings")},
+		Topics: []decl.Declaration{decl.Declare[int]("a.ints"), decl.Declare[string]("b.strings")},
 	})
 	err := r.Start(testContext(t))
 	if err == nil {
@@ -119,13 +115,6 @@ func TestRunnerStartFailureUndoes(t *testing.T) {
 	if _, err := bus.NewTopic[int](b, "c"); !errors.Is(err, bus.ErrClosed) {
 		t.Errorf("the bus is still open after a failed start: %v", err)
 	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(mfs) != 0 {
-		t.Errorf("%d metric families stay registered after a failed start", len(mfs))
-	}
 	goleak.VerifyNone(t)
 }
 
@@ -133,15 +122,15 @@ func TestRunnerChecksBeforeSubscribing(t *testing.T) {
 	var e ends
 	b := bus.New(bus.WithHooks(e.hooks()))
 	r := New(b, []handlers.Registration{
-		handlers.RegisterFunc("declared", nop[int], handlers.Name("ok")),
-		handlers.RegisterFunc("nowhere", nop[int], handlers.Name("lost")),
-		handlers.RegisterFunc("nowhere.either", nop[string], handlers.Name("lost2")),
-		handlers.RegisterFunc("bad..name", nop[int], handlers.Name("bad")),
-		handlers.RegisterFunc("declared.dead-letter", nop[handlers.DeadLetter[int]], handlers.Name("dead")),
-		handlers.RegisterFunc("any.*", nop[int], handlers.Name("wild")),
-		handlers.RegisterFunc[int]("declared", nil, handlers.Name("nil")),
+		handlers.RegisterFunc("declared", nop[int], bus.Name("ok")),
+		handlers.RegisterFunc("nowhere", nop[int], bus.Name("lost")),
+		handlers.RegisterFunc("nowhere.either", nop[string], bus.Name("lost2")),
+		handlers.RegisterFunc("bad..name", nop[int], bus.Name("bad")),
+		handlers.RegisterFunc("declared.dead-letter", nop[handlers.DeadLetter[int]], bus.Name("dead")),
+		handlers.RegisterFunc("any.*", nop[int], bus.Name("wild")),
+		handlers.RegisterFunc[int]("declared", nil, bus.Name("nil")),
 		{},
-	}, Options{Topics: []Declaration{Declare[int]("declared"), {}}})
+	}, Options{Topics: []decl.Declaration{decl.Declare[int]("declared"), {}}})
 	err := r.Start(testContext(t))
 	if err == nil {
 		t.Fatal("Start succeeded")
@@ -171,7 +160,7 @@ func TestRunnerChecksBeforeSubscribing(t *testing.T) {
 
 func TestRunnerDeclarationConflict(t *testing.T) {
 	b := bus.New()
-	r := New(b, nil, Options{Topics: []Declaration{Declare[string]("t"), Declare[int]("t")}})
+	r := New(b, nil, Options{Topics: []decl.Declaration{decl.Declare[string]("t"), decl.Declare[int]("t")}})
 	err := r.Start(testContext(t))
 	var te *bus.TypeError
 	if !errors.As(err, &te) {
@@ -183,10 +172,10 @@ func TestRunnerDeclarationConflict(t *testing.T) {
 			t.Errorf("error %q\ndoes not contain %q", err, want)
 		}
 	}
-	if d := Declare[int]("t"); d.Name() != "t" || d.Type().String() != "int" || d.String() != `fxbus.Topic[int]("t")` || d.Source() != "" {
+	if d := decl.Declare[int]("t"); d.Name() != "t" || d.Type().String() != "int" || d.String() != `fxbus.Topic[int]("t")` || d.Source() != "" {
 		t.Errorf("Declaration accessors: %q %v %q %q", d.Name(), d.Type(), d, d.Source())
 	}
-	if d := Declare[int]("t").WithSource("app.main (main.go:7)"); d.Source() != "app.main (main.go:7)" || d.String() != `fxbus.Topic[int]("t") in app.main (main.go:7)` {
+	if d := decl.Declare[int]("t").WithSource("app.main (main.go:7)"); d.Source() != "app.main (main.go:7)" || d.String() != `fxbus.Topic[int]("t") in app.main (main.go:7)` {
 		t.Errorf("Declaration with a source: %q %q", d.Source(), d)
 	}
 }
@@ -246,9 +235,9 @@ func TestRunnerHook(t *testing.T) {
 				return ctx.Err()
 			}
 			return bt.Publish(ctx, fmt.Sprint(v))
-		}, handlers.Name("a")),
-		handlers.RegisterFunc("b", func(ctx context.Context, v string) error { return ct.Publish(ctx, 1) }, handlers.Name("b")),
-		handlers.RegisterFunc("c", func(ctx context.Context, v float64) error { received.Add(1); return nil }, handlers.Name("c")),
+		}, bus.Name("a")),
+		handlers.RegisterFunc("b", func(ctx context.Context, v string) error { return ct.Publish(ctx, 1) }, bus.Name("b")),
+		handlers.RegisterFunc("c", func(ctx context.Context, v float64) error { received.Add(1); return nil }, bus.Name("c")),
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
 	r := New(b, regs, Options{Log: NewLog(zap.New(core))})
@@ -288,12 +277,11 @@ func TestRunnerObservers(t *testing.T) {
 	var mu sync.Mutex
 	rec := lockedObserver{mu: &mu, inner: recordingObserver{"user", &calls}}
 	r := New(b, []handlers.Registration{
-		handlers.RegisterFunc("boom", func(context.Context, int) error { panic("kaboom") }, handlers.Name("panicky")),
+		handlers.RegisterFunc("boom", func(context.Context, int) error { panic("kaboom") }, bus.Name("panicky")),
 	}, Options{
-		Log:        NewLog(zap.New(core)),
-		Observer:   rec,
-		Registerer: prometheus.NewRegistry(),
-		Topics:     []Declaration{Declare[int]("boom")},
+		Log:      NewLog(zap.New(core)),
+		Observer: rec,
+		Topics:   []decl.Declaration{decl.Declare[int]("boom")},
 	})
 	ctx := testContext(t)
 	if err := r.Start(ctx); err != nil {
@@ -364,8 +352,8 @@ func TestRunnerStopDeadline(t *testing.T) {
 			started <- struct{}{}
 			<-ctx.Done()
 			return ctx.Err()
-		}, handlers.Name("slow"), handlers.NoDeadLetters()),
-	}, Options{Log: NewLog(zap.New(core)), Topics: []Declaration{Declare[int]("jobs")}, DrainTimeout: 50 * time.Millisecond})
+		}, bus.Name("slow"), handlers.NoDeadLetters()),
+	}, Options{Log: NewLog(zap.New(core)), Topics: []decl.Declaration{decl.Declare[int]("jobs")}, DrainTimeout: 50 * time.Millisecond})
 	ctx := testContext(t)
 	if err := r.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -416,7 +404,11 @@ func TestDrainContext(t *testing.T) {
 		{name: "deadline first", drain: 20 * time.Second, deadline: 15 * time.Second, want: 15*time.Second - 2500*time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := New(bus.New(), nil, Options{DrainTimeout: tc.drain, KillGrace: tc.kill})
+			var opts []bus.Option
+			if tc.kill > 0 {
+				opts = append(opts, bus.KillGrace(tc.kill))
+			}
+			r := New(bus.New(opts...), nil, Options{DrainTimeout: tc.drain})
 			ctx := context.Background()
 			if tc.deadline > 0 {
 				var cancel context.CancelFunc
@@ -436,59 +428,13 @@ func TestDrainContext(t *testing.T) {
 	}
 }
 
-// Options.Metrics: the Runner registers the Metrics it is given on the
-// Registerer and observes the handlers for it; without a Registerer it
-// registers nothing and observes nothing, and the collector still serves
-// the counters. Stop closes it either way.
-func TestRunnerMetricsOption(t *testing.T) {
-	for _, withReg := range []bool{true, false} {
-		t.Run(fmt.Sprint("registerer ", withReg), func(t *testing.T) {
-			b := bus.New()
-			m, err := metrics.New(nil, b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			opts := Options{Metrics: m, Topics: []Declaration{Declare[int]("jobs")}}
-			reg := prometheus.NewPedanticRegistry()
-			if withReg {
-				opts.Registerer = reg
-			}
-			r := New(b, []handlers.Registration{handlers.RegisterFunc("jobs", nop[int], handlers.Name("w"))}, opts)
-			ctx := testContext(t)
-			if err := r.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			top, _ := bus.NewTopic[int](b, "jobs")
-			if err := top.PublishSync(ctx, 1); err != nil {
-				t.Fatal(err)
-			}
-			ok := prometheus.Labels{"topic": "jobs", "subscriber": "w", "outcome": "ok"}
-			if n := testutil.CollectAndCount(m.Series("fxbus_handler_calls_total", ok)); n != map[bool]int{true: 1, false: 0}[withReg] {
-				t.Errorf("%d ok-call series", n)
-			}
-			if got := testutil.ToFloat64(m.Series("fxbus_events_delivered_total", prometheus.Labels{"subscriber": "w"})); got != 1 {
-				t.Errorf("delivered = %v, want 1", got)
-			}
-			if n, err := testutil.GatherAndCount(reg, "fxbus_events_delivered_total"); err != nil || n != map[bool]int{true: 1, false: 0}[withReg] {
-				t.Errorf("registry has %d delivered series (%v)", n, err)
-			}
-			if err := r.Stop(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if n := testutil.CollectAndCount(m.Collector()); n != 0 {
-				t.Errorf("%d series after Stop, want 0: Stop closes the Metrics", n)
-			}
-		})
-	}
-}
-
 // Options.Wait replaces the wait between a handler's attempts.
 func TestRunnerWait(t *testing.T) {
 	b := bus.New()
 	var waits atomic.Int32
 	r := New(b, []handlers.Registration{handlers.RegisterFunc("jobs", func(context.Context, int) error { return errors.New("no") },
 		handlers.Retry(3, handlers.Backoff(time.Hour, time.Hour)), handlers.NoDeadLetters())}, Options{
-		Topics: []Declaration{Declare[int]("jobs")},
+		Topics: []decl.Declaration{decl.Declare[int]("jobs")},
 		Wait: func(ctx context.Context, _ time.Duration) error {
 			waits.Add(1)
 			return ctx.Err()
@@ -515,9 +461,9 @@ func TestRunnerWatchesHandlers(t *testing.T) {
 	log := NewLog(zap.New(core))
 	b := bus.New(bus.WithHooks(log.Hooks()))
 	r := New(b, []handlers.Registration{
-		handlers.RegisterFunc("orders.placed", nop[int], handlers.Name("audit")),
+		handlers.RegisterFunc("orders.placed", nop[int], bus.Name("audit")),
 		// A pattern's topics may carry other types: not watched.
-		handlers.RegisterFunc("metrics.*", nop[string], handlers.Name("gauges")),
+		handlers.RegisterFunc("metrics.*", nop[string], bus.Name("gauges")),
 	}, Options{Log: log})
 	top, _ := bus.NewTopic[int](b, "orders.placed")
 	other, _ := bus.NewTopic[int](b, "metrics.tick")
@@ -537,5 +483,23 @@ func TestRunnerWatchesHandlers(t *testing.T) {
 	}
 	if n := logs.FilterField(zap.String("topic", "metrics.tick")).Len(); n != 0 {
 		t.Errorf("%d lines about metrics.tick, which no handler is registered for", n)
+	}
+}
+
+func TestSortRegistrations(t *testing.T) {
+	h := func(context.Context, int) error { return nil }
+	regs := []handlers.Registration{
+		handlers.RegisterFunc("b", h, bus.Name("x")),
+		handlers.RegisterFunc("a", h, bus.Name("y")),
+		handlers.RegisterFunc("a", h, bus.Name("x")),
+		{},
+	}
+	sortRegistrations(regs)
+	var got []string
+	for _, r := range regs {
+		got = append(got, r.Topic()+"/"+r.Name())
+	}
+	if want := []string{"/", "a/x", "a/y", "b/x"}; !slices.Equal(got, want) {
+		t.Errorf("Sort: %v, want %v", got, want)
 	}
 }

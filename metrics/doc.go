@@ -33,15 +33,16 @@
 //     the topic name or pattern the subscription was made for, like
 //     "orders.>": a pattern subscription has one series, whatever the
 //     topics it matches.
-//   - subscriber: the subscription's name (bus.Name, handlers.Name, or the
+//   - subscriber: the subscription's name (bus.Name, or the
 //     stable default derived from the code), never an ID, so that label
 //     values stay bounded.
 //   - reason: the bus's drop reasons (bus.DropReasons): full, evicted,
 //     timeout, canceled, disconnect, unsubscribed, shutdown; and
 //     dead-letter-unhandled, counted per dead-letter topic with
 //     subscriber="" when a dead letter is published there and nothing
-//     subscribes to it (an unrouted publish on a topic whose name ends in
-//     handlers.DeadLetterSuffix, or that DeadLetterTopics picks).
+//     subscribes to it (an unrouted publish on a topic that a handler
+//     observed by the Metrics reported as its dead-letter topic, in
+//     handlers.Call.DeadLetterTopic).
 //   - outcome: ok, error, panic, timeout (handlers.Outcome): what the call
 //     did, whatever happened to the message next. A message that panics
 //     three times and is then dead-lettered counts outcome="panic" three

@@ -38,7 +38,7 @@ func TestWithHandlers(t *testing.T) {
 			return errFlaky
 		}
 		return nil
-	}, handlers.Name("billing"), handlers.Retry(3, handlers.Backoff(time.Microsecond, time.Microsecond), handlers.Jitter(0)))
+	}, bus.Name("billing"), handlers.Retry(3, handlers.Backoff(time.Microsecond, time.Microsecond), handlers.Jitter(0)))
 	// audit never retries nor dead-letters: its failures are error, panic
 	// and timeout.
 	audit := handlers.RegisterFunc("orders.created", func(ctx context.Context, o order) error {
@@ -52,7 +52,7 @@ func TestWithHandlers(t *testing.T) {
 			return ctx.Err()
 		}
 		return nil
-	}, handlers.Name("audit"), handlers.NoDeadLetters(), handlers.Timeout(time.Millisecond))
+	}, bus.Name("audit"), handlers.NoDeadLetters(), handlers.Timeout(time.Millisecond))
 	for _, r := range []handlers.Registration{billing, audit} {
 		_, err := r.Subscribe(t.Context(), b, env)
 		check(t, err)
@@ -142,9 +142,9 @@ func TestPanicsCountAsPanics(t *testing.T) {
 			panic("every tenth job")
 		}
 		return nil
-	}, handlers.Name("worker"))
+	}, bus.Name("worker"))
 	keeper := handlers.RegisterFunc("jobs.dead-letter", func(context.Context, handlers.DeadLetter[int]) error { return nil },
-		handlers.Name("keeper"), handlers.NoDeadLetters())
+		bus.Name("keeper"), handlers.NoDeadLetters())
 	for _, r := range []handlers.Registration{worker, keeper} {
 		_, err := r.Subscribe(t.Context(), b, env)
 		check(t, err)

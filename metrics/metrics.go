@@ -16,9 +16,11 @@ import (
 
 // Metrics exports one bus's stats and handler durations to Prometheus.
 type Metrics struct {
-	b          *bus.Bus
-	cfg        *config
-	deadLetter func(topic string) bool
+	b   *bus.Bus
+	cfg *config
+	// deadLetters are the topics its observed handlers sent dead letters
+	// to, as handlers.Call.DeadLetterTopic reports them.
+	deadLetters sync.Map // topic name -> struct{}
 
 	mu         sync.Mutex
 	c          *collector // its own, or the one it joined on a registry
@@ -46,7 +48,7 @@ func New(reg prometheus.Registerer, b *bus.Bus, opts ...Option) (*Metrics, error
 	if err != nil {
 		return nil, err
 	}
-	m := &Metrics{b: b, cfg: cfg, deadLetter: cfg.deadLetter, bound: make(map[labelPair]struct{})}
+	m := &Metrics{b: b, cfg: cfg, bound: make(map[labelPair]struct{})}
 	m.c = newCollector(cfg)
 	m.c.members = []*Metrics{m}
 	if reg == nil {
@@ -189,4 +191,11 @@ func (m *Metrics) Close() {
 		// collector the registry does not give back stays usable, empty.
 		c.reg.Unregister(c)
 	}
+}
+
+// deadLetter reports whether a handler observed by m sent a dead letter to
+// topic.
+func (m *Metrics) deadLetter(topic string) bool {
+	_, ok := m.deadLetters.Load(topic)
+	return ok
 }

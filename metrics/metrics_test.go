@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -173,7 +174,6 @@ func TestNewErrors(t *testing.T) {
 		{name: "nil option", b: b, opts: []Option{nil}, want: "nil Option"},
 		{name: "no buckets", b: b, opts: []Option{Buckets()}, want: "no buckets"},
 		{name: "unsorted buckets", b: b, opts: []Option{Buckets(1, 0.5)}, want: "increasing order"},
-		{name: "nil dead-letter func", b: b, opts: []Option{DeadLetterTopics(nil)}, want: "nil function"},
 		{name: "const label clash", b: b, opts: []Option{ConstLabels(prometheus.Labels{"topic": "x"})}, want: `"topic" is a label`},
 		{
 			name:  "same bus twice",
@@ -303,22 +303,38 @@ func TestNativeHistogram(t *testing.T) {
 	}
 }
 
-// TestDeadLetterTopics: a custom predicate decides which unrouted
-// publishes are unhandled dead letters.
+// TestDeadLetterTopics: the unrouted publishes that count as unhandled dead
+// letters are those on the topics that observed handlers reported as their
+// dead-letter topics, whatever their names; a topic named like a default
+// dead-letter topic that no handler reported is not one.
 func TestDeadLetterTopics(t *testing.T) {
 	ctx := testCtx(t)
 	b := bus.New()
 	defer closeBus(t, b)
 	reg := prometheus.NewPedanticRegistry()
-	m, err := New(reg, b, DeadLetterTopics(func(topic string) bool { return strings.HasPrefix(topic, "dlq.") }))
+	m, err := New(reg, b)
 	check(t, err)
 	defer m.Close()
-	check(t, newTopic[int](t, b, "dlq.orders").Publish(ctx, 1))
-	check(t, newTopic[int](t, b, "orders.dead-letter").Publish(ctx, 1))
+	giveUp := handlers.RegisterFunc("orders", func(context.Context, int) error { return errors.New("no") },
+		bus.Name("w"), handlers.DeadLetterTopic("dlq.orders"))
+	if _, err := giveUp.Subscribe(ctx, b, handlers.Env{Observer: m.Observer()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := newTopic[int](t, b, "orders").PublishSync(ctx, 1); !errors.Is(err, handlers.ErrDeadLetterUnread) {
+		t.Fatalf("PublishSync = %v, want a dead letter nobody reads", err)
+	}
+	check(t, newTopic[int](t, b, "other.dead-letter").Publish(ctx, 1))
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP fxbus_events_dropped_total Events not delivered to a subscriber, by reason.
 # TYPE fxbus_events_dropped_total counter
+fxbus_events_dropped_total{reason="canceled",subscriber="w",topic="orders"} 0
 fxbus_events_dropped_total{reason="dead-letter-unhandled",subscriber="",topic="dlq.orders"} 1
+fxbus_events_dropped_total{reason="disconnect",subscriber="w",topic="orders"} 0
+fxbus_events_dropped_total{reason="evicted",subscriber="w",topic="orders"} 0
+fxbus_events_dropped_total{reason="full",subscriber="w",topic="orders"} 0
+fxbus_events_dropped_total{reason="shutdown",subscriber="w",topic="orders"} 0
+fxbus_events_dropped_total{reason="timeout",subscriber="w",topic="orders"} 0
+fxbus_events_dropped_total{reason="unsubscribed",subscriber="w",topic="orders"} 0
 `), "fxbus_events_dropped_total"); err != nil {
 		t.Error(err)
 	}

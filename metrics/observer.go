@@ -27,6 +27,7 @@ func (o observer) Bind(topic, subscriber string) handlers.CallObserver {
 		c.refs[p]++
 	}
 	co := &callObserver{
+		m:        m,
 		duration: c.duration.WithLabelValues(topic, subscriber),
 		calls:    make([]prometheus.Counter, len(outcomeLabels)),
 		failures: make([]prometheus.Counter, len(thenLabels)),
@@ -42,6 +43,7 @@ func (o observer) Bind(topic, subscriber string) handlers.CallObserver {
 
 // callObserver feeds one subscription's series.
 type callObserver struct {
+	m        *Metrics
 	duration prometheus.Observer
 	calls    []prometheus.Counter // by handlers.Outcome
 	failures []prometheus.Counter // by handlers.Fate; nil for FateHandled
@@ -57,6 +59,9 @@ func (o *callObserver) Observe(c handlers.Call) {
 	}
 	if int(c.Fate) < len(o.failures) && o.failures[c.Fate] != nil {
 		o.failures[c.Fate].Inc()
+	}
+	if c.DeadLetterTopic != "" && !o.m.deadLetter(c.DeadLetterTopic) {
+		o.m.deadLetters.Store(c.DeadLetterTopic, struct{}{})
 	}
 }
 

@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/fxbus/fxbus/handlers"
 )
 
 // DefaultBuckets are the classic buckets of fxbus_handler_duration_seconds,
@@ -37,15 +35,13 @@ type config struct {
 	buckets     []float64
 	factor      float64
 	constLabels prometheus.Labels
-	deadLetter  func(topic string) bool
 	errs        []string
 }
 
 func newConfig(opts []Option) (*config, error) {
 	c := &config{
-		buckets:    DefaultBuckets,
-		factor:     DefaultNativeHistogramBucketFactor,
-		deadLetter: isDeadLetter,
+		buckets: DefaultBuckets,
+		factor:  DefaultNativeHistogramBucketFactor,
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -59,10 +55,6 @@ func newConfig(opts []Option) (*config, error) {
 	}
 	return c, nil
 }
-
-// isDeadLetter is the default: the topics that the handlers package names
-// for dead letters.
-func isDeadLetter(topic string) bool { return strings.HasSuffix(topic, handlers.DeadLetterSuffix) }
 
 // Buckets sets the classic buckets of the handler duration histogram, in
 // seconds, in increasing order. The default is DefaultBuckets.
@@ -109,20 +101,5 @@ func ConstLabels(l prometheus.Labels) Option {
 			}
 		}
 		c.constLabels = maps.Clone(l)
-	})
-}
-
-// DeadLetterTopics sets which topics hold dead letters: their unrouted
-// publishes (a dead letter that nobody handles) are counted in
-// fxbus_events_dropped_total with reason "dead-letter-unhandled". The
-// default is the topics whose name ends in handlers.DeadLetterSuffix
-// (".dead-letter"); pass this option when handlers use DeadLetterTopic.
-func DeadLetterTopics(is func(topic string) bool) Option {
-	return optionFunc(func(c *config) {
-		if is == nil {
-			c.errs = append(c.errs, "DeadLetterTopics: nil function")
-			return
-		}
-		c.deadLetter = is
 	})
 }

@@ -45,7 +45,11 @@ var errTransient = errors.New("payment service unavailable")
 func observed(co handlers.CallObserver, dl *bus.Topic[deadLetter]) func(context.Context, order) error {
 	return func(ctx context.Context, o order) error {
 		obs := func(d time.Duration, out handlers.Outcome, f handlers.Fate, attempt int, err error) {
-			co.Observe(handlers.Call{Ctx: ctx, Duration: d, Outcome: out, Err: err, Attempt: attempt, Fate: f})
+			c := handlers.Call{Ctx: ctx, Duration: d, Outcome: out, Err: err, Attempt: attempt, Fate: f}
+			if f == handlers.FateDeadLetterUnread {
+				c.DeadLetterTopic = dl.Name()
+			}
+			co.Observe(c)
 		}
 		switch o.Kind {
 		case "ok":

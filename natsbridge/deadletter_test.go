@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
 	"github.com/fxbus/fxbus/natsbridge"
 )
@@ -68,7 +69,7 @@ func TestNakRedeliverThenDeadLetter(t *testing.T) {
 	billing := handlers.RegisterFunc("orders.placed", func(ctx context.Context, o Order) error {
 		calls.add(ctx)
 		return errDown
-	}, handlers.Name("billing"), handlers.Retry(4, handlers.Backoff(time.Millisecond, time.Millisecond)))
+	}, bus.Name("billing"), handlers.Retry(4, handlers.Backoff(time.Millisecond, time.Millisecond)))
 	app := startApp(t, remote(url),
 		natsbridge.Import[Order]("orders.placed", natsbridge.Durable("billing"),
 			natsbridge.MaxDeliver(3), natsbridge.Backoff(50*time.Millisecond, 100*time.Millisecond)),

@@ -50,10 +50,8 @@ func (e *exporter[T]) budget() time.Duration {
 // registration is the export's bus subscription: a handler with no retries
 // and no dead letters of its own (the publisher retries).
 func (e *exporter[T]) registration() handlers.Registration {
-	return handlers.RegisterFunc(e.spec.pattern, e.handle,
-		handlers.Name(e.spec.name),
-		handlers.NoDeadLetters(),
-		handlers.WithSubscribeOptions(e.spec.subscribe...))
+	opts := append([]bus.SubscribeOption{bus.Name(e.spec.name), handlers.NoDeadLetters()}, e.spec.subscribe...)
+	return handlers.RegisterFunc(e.spec.pattern, e.handle, opts...)
 }
 
 func (e *exporter[T]) start(nc *nats.Conn) error {

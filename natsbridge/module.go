@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
-	"runtime"
 	"slices"
 	"strings"
 
@@ -15,6 +13,8 @@ import (
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/fxgroup"
+	"github.com/fxbus/fxbus/internal/source"
 )
 
 const (
@@ -40,7 +40,7 @@ const (
 // connection and stops the embedded server.
 var Module = fx.Module("natsbridge",
 	fx.Provide(newBridge),
-	fx.Provide(fx.Annotate(exportRegistrations, fx.ResultTags(`group:"`+handlers.Group+`,flatten"`))),
+	fx.Provide(fx.Annotate(exportRegistrations, fx.ResultTags(`group:"`+fxgroup.Handlers+`,flatten"`))),
 	fx.Supply(&moduleMarker{}),
 	fx.Invoke(runImports),
 )
@@ -79,7 +79,7 @@ type importDecl struct {
 // retried (PublishRetry), then counted and logged. Events that an Import
 // brought in are not exported again.
 func Export[T any](pattern string, opts ...ExportOption) fx.Option {
-	what := fmt.Sprintf("natsbridge.Export[%s](%q) in %s", typeName[T](), pattern, caller())
+	what := fmt.Sprintf("natsbridge.Export[%s](%q) in %s", typeName[T](), pattern, source.Caller(0))
 	spec := newExportSpec(pattern, opts)
 	if err := spec.err(); err != nil {
 		return fx.Error(fmt.Errorf("%s: %w", what, err))
@@ -108,7 +108,7 @@ func Export[T any](pattern string, opts ...ExportOption) fx.Option {
 // that handlers may subscribe to it without fxbus.Topic. At start, a subject
 // that no subscription matches is an error (ErrNoSubscriber).
 func Import[T any](subject string, opts ...ImportOption) fx.Option {
-	what := fmt.Sprintf("natsbridge.Import[%s](%q) in %s", typeName[T](), subject, caller())
+	what := fmt.Sprintf("natsbridge.Import[%s](%q) in %s", typeName[T](), subject, source.Caller(0))
 	spec := newImportSpec(subject, opts)
 	if err := spec.err(); err != nil {
 		return fx.Error(fmt.Errorf("%s: %w", what, err))
@@ -262,15 +262,4 @@ func runImports(lc fx.Lifecycle, b *Bridge) {
 			return nil
 		},
 	})
-}
-
-// caller returns the function and file:line that called the caller of
-// caller: the app code that declares an Export or Import.
-func caller() string {
-	var pc [1]uintptr
-	if runtime.Callers(3, pc[:]) == 0 {
-		return "an unknown caller"
-	}
-	f, _ := runtime.CallersFrames(pc[:]).Next()
-	return fmt.Sprintf("%s (%s:%d)", path.Base(f.Function), path.Base(f.File), f.Line)
 }

@@ -88,7 +88,7 @@ func TestNoEcho(t *testing.T) {
 		}
 		// A chained event on another topic is exported as usual.
 		return shipped.Publish(ctx, Order{ID: "ship-" + o.ID})
-	}, handlers.Name("shipper"))
+	}, bus.Name("shipper"))
 	app := startApp(t, remote(url),
 		fxbus.Topic[Order]("orders.placed"),
 		fxbus.NamedTopic[Order]("orders.shipped", "shipped"),

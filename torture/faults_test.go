@@ -65,7 +65,7 @@ func TestPanickingHandlers(t *testing.T) {
 	reg := handlers.RegisterFunc("panics", func(ctx context.Context, v int) error {
 		attempts.Add(1)
 		return panicky(ctx, v)
-	}, handlers.Name("retried"), handlers.Concurrency(3), handlers.Retry(2, handlers.Backoff(time.Microsecond, time.Microsecond)))
+	}, bus.Name("retried"), bus.Concurrency(3), handlers.Retry(2, handlers.Backoff(time.Microsecond, time.Microsecond)))
 	if _, err := reg.Subscribe(ctx, b, handlers.Env{}); err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestHandlersPastTheirTimeout(t *testing.T) {
 		reg := handlers.RegisterFunc("slow", func(ctx context.Context, v int) error {
 			<-ctx.Done() // hangs until its Timeout
 			return ctx.Err()
-		}, handlers.Name("hangs"), handlers.Timeout(2*time.Millisecond), handlers.Concurrency(4))
+		}, bus.Name("hangs"), handlers.Timeout(2*time.Millisecond), bus.Concurrency(4))
 		if _, err := reg.Subscribe(ctx, b, handlers.Env{}); err != nil {
 			t.Fatal(err)
 		}
@@ -182,7 +182,7 @@ func TestHandlersPastTheirTimeout(t *testing.T) {
 			once.Do(func() { close(started) })
 			<-release // ignores its context: no timeout can stop it
 			return nil
-		}, handlers.Name("stuck"), handlers.Timeout(time.Millisecond), handlers.NoDeadLetters())
+		}, bus.Name("stuck"), handlers.Timeout(time.Millisecond), handlers.NoDeadLetters())
 		s, err := reg.Subscribe(ctx, b, handlers.Env{})
 		if err != nil {
 			t.Fatal(err)

@@ -338,10 +338,10 @@ func FuzzHandlerOptions(f *testing.F) {
 	f.Add(uint8(0x08), 1, int64(1), 5, int64(1), int64(1), 1.0, 1.0, "x", "dl")
 	f.Add(uint8(0x08), 1, int64(1), 5, int64(1), int64(1), 1e7, 0.0, "x", "dl")
 	f.Fuzz(func(t *testing.T, set uint8, conc int, timeout int64, attempts int, initial, maxWait int64, mult, jitter float64, name, dlTopic string) {
-		var opts []handlers.Option
+		var opts []bus.SubscribeOption
 		var why []string
 		if set&1 != 0 {
-			opts = append(opts, handlers.Concurrency(conc))
+			opts = append(opts, bus.Concurrency(conc))
 			if conc < 1 || conc > bus.MaxConcurrency {
 				why = append(why, "concurrency")
 			}
@@ -380,7 +380,7 @@ func FuzzHandlerOptions(f *testing.F) {
 			why = append(why, rwhy...)
 		}
 		if set&64 != 0 {
-			opts = append(opts, handlers.Name(name))
+			opts = append(opts, bus.Name(name))
 			if name == "" {
 				why = append(why, "name")
 			}

@@ -35,8 +35,8 @@ func here() string {
 func TestMisuse(t *testing.T) {
 	okJob := func(context.Context, Job) error { return nil }
 	okOrder := func(context.Context, Order) error { return nil }
-	regUndeclared, atUndeclared := handlers.RegisterFunc("jobs.new", okJob, handlers.Name("h")), here()
-	regMismatch, atMismatch := handlers.RegisterFunc("jobs", okOrder, handlers.Name("h")), here()
+	regUndeclared, atUndeclared := handlers.RegisterFunc("jobs.new", okJob, bus.Name("h")), here()
+	regMismatch, atMismatch := handlers.RegisterFunc("jobs", okOrder, bus.Name("h")), here()
 	for _, tc := range []struct {
 		name    string
 		opts    []fx.Option

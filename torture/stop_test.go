@@ -17,6 +17,7 @@ import (
 	"github.com/fxbus/fxbus"
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/decl"
 	"github.com/fxbus/fxbus/lifecycle"
 )
 
@@ -51,9 +52,9 @@ func TestStopWhileBusy(t *testing.T) {
 			var handled atomic.Int64
 			a := newJobApp(t, handlers.Supply(
 				handlers.RegisterFunc("jobs", func(context.Context, Job) error { handled.Add(1); return nil },
-					handlers.Name("worker"), handlers.Concurrency(2), handlers.WithSubscribeOptions(bus.Buffer(16))),
+					bus.Name("worker"), bus.Concurrency(2), bus.Buffer(16)),
 				handlers.RegisterFunc("jobs", func(context.Context, Job) error { return nil },
-					handlers.Name("queue"), handlers.WithSubscribeOptions(bus.QueueGroup("q"), bus.Buffer(4))),
+					bus.Name("queue"), bus.QueueGroup("q"), bus.Buffer(4)),
 			))
 			a.app.RequireStart()
 			bad := &limiter{t: t}
@@ -185,8 +186,8 @@ func TestStopTwice(t *testing.T) {
 		b := bus.New()
 		var handled atomic.Int64
 		r := lifecycle.New(b, []handlers.Registration{
-			handlers.RegisterFunc("jobs", func(context.Context, Job) error { handled.Add(1); return nil }, handlers.Name("h")),
-		}, lifecycle.Options{Topics: []lifecycle.Declaration{lifecycle.Declare[Job]("jobs")}})
+			handlers.RegisterFunc("jobs", func(context.Context, Job) error { handled.Add(1); return nil }, bus.Name("h")),
+		}, lifecycle.Options{Topics: []decl.Declaration{decl.Declare[Job]("jobs")}})
 		if err := r.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -241,7 +242,7 @@ func TestStopDeadlineInFx(t *testing.T) {
 			}
 			_ = jobs.Publish(ctx, Job{j.N + 1}) // ErrClosed once the bus closes
 			return jobs.Publish(ctx, Job{j.N + 1})
-		}, handlers.Name("forever"), handlers.NoDeadLetters(), handlers.WithSubscribeOptions(bus.WithPolicy(bus.DropNewest()), bus.Buffer(16)))),
+		}, bus.Name("forever"), handlers.NoDeadLetters(), bus.WithPolicy(bus.DropNewest()), bus.Buffer(16))),
 	)
 	a.app.RequireStart()
 	if err := a.jobs.Publish(ctx, Job{}); err != nil {

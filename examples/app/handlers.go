@@ -36,8 +36,8 @@ func newAudit(st *Store, log *zap.Logger) handlers.Registration {
 		}
 		return st.audit(o)
 	},
-		handlers.Name("audit"),
-		handlers.WithSubscribeOptions(bus.Buffer(1024), bus.WithPolicy(bus.Block())),
+		bus.Name("audit"),
+		bus.Buffer(1024), bus.WithPolicy(bus.Block()),
 	)
 }
 
@@ -66,8 +66,8 @@ func newInventory(s settings, st *Store, reserved fxbus.Publisher[InventoryReser
 	for i := 1; i <= s.InventoryWorkers; i++ {
 		w := &inventoryWorker{name: fmt.Sprintf("inventory-%d", i), store: st, reserved: reserved}
 		regs = append(regs, handlers.Register[OrderPlaced](TopicOrders, w,
-			handlers.Name(w.name),
-			handlers.WithSubscribeOptions(bus.QueueGroup("inventory"), bus.OrderingKey(skuKey)),
+			bus.Name(w.name),
+			bus.QueueGroup("inventory"), bus.OrderingKey(skuKey),
 		))
 	}
 	return regs
@@ -103,8 +103,8 @@ func newFeed(s settings, st *Store) feed { return &slowFeed{delay: s.AnalyticsDe
 
 func newAnalytics(s settings, f feed) handlers.Registration {
 	return handlers.Register[OrderPlaced](TopicOrders, f,
-		handlers.Name("analytics"),
-		handlers.WithSubscribeOptions(bus.Buffer(s.AnalyticsBuffer), bus.WithPolicy(bus.DropOldest())),
+		bus.Name("analytics"),
+		bus.Buffer(s.AnalyticsBuffer), bus.WithPolicy(bus.DropOldest()),
 	)
 }
 
@@ -138,10 +138,10 @@ func (m *mailer) Handle(ctx context.Context, o OrderPlaced) error {
 func newEmail(s settings, st *Store) handlers.Registration {
 	return handlers.Register[OrderPlaced](TopicOrders,
 		&mailer{store: st, failEvery: s.EmailFailEvery, deadEvery: s.EmailDeadEvery},
-		handlers.Name("email"),
+		bus.Name("email"),
 		handlers.Retry(s.EmailAttempts, handlers.Backoff(5*time.Millisecond, 20*time.Millisecond)),
 		handlers.Timeout(time.Second),
-		handlers.Concurrency(4), // a message in its backoff does not hold up the others
+		bus.Concurrency(4), // a message in its backoff does not hold up the others
 	)
 }
 
@@ -159,7 +159,7 @@ func newDeadLetters(st *Store, log *zap.Logger) handlers.Registration {
 				zap.Stringer("correlation_id", d.CorrelationID))
 			return st.deadLetter(d)
 		},
-		handlers.Name("email-dead-letters"),
+		bus.Name("email-dead-letters"),
 		handlers.NoDeadLetters(), // no dead letters of dead letters
 	)
 }
@@ -169,7 +169,7 @@ func newDeadLetters(st *Store, log *zap.Logger) handlers.Registration {
 func newConfirm(st *Store) handlers.Registration {
 	return handlers.RegisterFunc(TopicReserved, func(ctx context.Context, r InventoryReserved) error {
 		return st.confirm(r)
-	}, handlers.Name("confirm"))
+	}, bus.Name("confirm"))
 }
 
 var errStoreClosed = errors.New("store: closed")
