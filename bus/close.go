@@ -84,9 +84,9 @@ func (b *Bus) Close(ctx context.Context) error {
 	b.state.Store(stateDraining)
 	drainErr := b.WaitIdle(ctx)
 	b.mu.Lock()
-	b.state.Store(stateClosed)
 	subs := slices.Concat(b.ending, b.subs)
-	b.mu.Unlock()
+	// Noted before handlers' publishes are refused: a handler that publishes
+	// without end may catch up within moments once they are.
 	before := make([]closing, len(subs))
 	for i, s := range subs {
 		before[i] = closing{
@@ -94,6 +94,8 @@ func (b *Bus) Close(ctx context.Context) error {
 			busy:    drainErr != nil && s.queued() > 0,
 		}
 	}
+	b.state.Store(stateClosed)
+	b.mu.Unlock()
 	for i := len(subs) - 1; i >= 0; i-- {
 		subs[i].end(ReasonShutdown, ErrClosed)
 	}

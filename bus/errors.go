@@ -64,6 +64,9 @@ func (e *ShutdownError) Error() string {
 	} else {
 		b.WriteString("bus: publishes that raced with shutdown were not delivered:")
 	}
+	if len(e.Leftovers) == 0 {
+		b.WriteString(" every subscriber caught up as it closed")
+	}
 	for _, l := range e.Leftovers {
 		fmt.Fprintf(&b, " %s/%s lost %d", l.Topic, l.Subscriber, l.Count)
 		if l.Running {

@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"time"
@@ -112,17 +113,22 @@ func (e Extension) applySub(c *subConfig) {
 	c.errs = append(c.errs, fmt.Errorf("bus: an option of package %s was passed to the bus: pass it to %[1]s's functions", e.Owner))
 }
 
-// NameOf returns the name that opts give a subscription (the last Name
-// among them), or "" when none does. A package that subscribes on a user's
-// behalf uses it to know the subscription's name before subscribing.
-func NameOf(opts ...SubscribeOption) string {
+// CheckSubscribeOptions reads opts as Subscribe would, without a bus: it
+// returns the name they give a subscription (the last Name among them, or ""
+// when none does) and the errors Subscribe would report for them. A package
+// that subscribes on a user's behalf, like handlers, uses it to know the
+// subscription's name and to report bad options where they are given rather
+// than at the start.
+func CheckSubscribeOptions(opts ...SubscribeOption) (name string, err error) {
 	var c subConfig
 	for _, o := range opts {
-		if n, ok := o.(subOption); ok && n != nil {
-			n.applySub(&c)
+		if o == nil {
+			c.errs = append(c.errs, errors.New("bus: nil SubscribeOption"))
+			continue
 		}
+		o.applySub(&c)
 	}
-	return c.name
+	return c.name, errors.Join(c.errs...)
 }
 
 func (f subOption) applySub(c *subConfig) { f(c) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -260,5 +261,21 @@ func TestSubscriptionEndCauses(t *testing.T) {
 	}
 	if st := b.Stats().Topics[0]; st.Subscribers != 1 {
 		t.Errorf("topic stats %+v, want 1 subscriber", st)
+	}
+}
+
+func TestCheckSubscribeOptions(t *testing.T) {
+	name, err := CheckSubscribeOptions(Name("a"), Buffer(4), Name("b"))
+	if name != "b" || err != nil {
+		t.Fatalf("CheckSubscribeOptions(Name a, Buffer, Name b) = %q, %v; want \"b\", nil", name, err)
+	}
+	if name, err := CheckSubscribeOptions(); name != "" || err != nil {
+		t.Fatalf("CheckSubscribeOptions() = %q, %v; want \"\", nil", name, err)
+	}
+	_, err = CheckSubscribeOptions(Concurrency(0), nil, Buffer(-1))
+	for _, want := range []string{"concurrency 0", "nil SubscribeOption", "buffer -1"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckSubscribeOptions(bad options) = %v; want it to mention %q", err, want)
+		}
 	}
 }

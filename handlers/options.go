@@ -53,7 +53,11 @@ func newConfig(opts []bus.SubscribeOption) *config {
 			c.subOpts = append(c.subOpts, o)
 		}
 	}
-	c.name = bus.NameOf(c.subOpts...)
+	name, err := bus.CheckSubscribeOptions(c.subOpts...)
+	c.name = name
+	if err != nil {
+		c.errs = append(c.errs, err)
+	}
 	return c
 }
 
