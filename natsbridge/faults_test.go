@@ -80,7 +80,9 @@ func TestFaultServerRestart(t *testing.T) {
 			failing++
 		}
 	}
-	fast := func(c *natsbridge.Config) { c.ReconnectWait, c.ReconnectJitter = 20*time.Millisecond, 5*time.Millisecond }
+	fast := func(c *natsbridge.Config) {
+		c.ReconnectWait, c.ReconnectJitter = 20*time.Millisecond, 5*time.Millisecond
+	}
 
 	h := newCallCounter(fails)
 	impReg := &keeper{Registry: prometheus.NewRegistry()}
