@@ -53,6 +53,7 @@ type node struct {
 	port, route int
 	routes      []string // the other nodes' route URLs
 	leafPort    int      // accepts leaf nodes if not 0
+	domain      string   // its JetStream domain, if any
 
 	mu  sync.Mutex
 	srv *server.Server
@@ -66,7 +67,7 @@ func (n *node) start() {
 	opts := &server.Options{
 		ServerName: n.name, Host: "127.0.0.1", Port: n.port,
 		JetStream: true, StoreDir: n.dir, JetStreamMaxMemory: 64 << 20, JetStreamMaxStore: 256 << 20,
-		NoSigs: true, NoLog: true,
+		JetStreamDomain: n.domain, NoSigs: true, NoLog: true,
 	}
 	if n.route != 0 {
 		opts.Cluster = server.ClusterOpts{Name: "fxbus", Host: "127.0.0.1", Port: n.route}
