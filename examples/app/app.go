@@ -48,6 +48,7 @@ type settings struct {
 	Rate     float64       // orders per second from the traffic generator; 0: none
 	Duration time.Duration // how long to run; 0: until SIGINT or SIGTERM
 	LogLevel zapcore.Level
+	Bridge   bridgeSettings // NATS JetStream across processes; off by default
 
 	InventoryWorkers int           // members of the inventory queue group
 	AnalyticsBuffer  int           // the analytics feed's queue (DropOldest)

@@ -52,8 +52,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer func() { _ = logger.Sync() }()
 
 	var p parts
+	share := &bridgeShare{}
 	app := fx.New(
 		coreOptions(s, logger),
+		bridgeOptions(s.Bridge, share),
 		serveOptions(),
 		trafficOptions(out),
 		fx.Populate(&p.b, &p.st, &p.api, &p.srv, &p.tr),
@@ -74,7 +76,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	why, err := waitForStop(ctx, app, s.Duration)
 	fmt.Fprintf(out, "stopping (%s)...\n", why)
-	return errors.Join(err, stopAndReport(app, out, s.Rate > 0, &p))
+	reportErr := stopAndReport(app, out, s.Rate > 0, &p)
+	share.print(out)
+	return errors.Join(err, reportErr)
 }
 
 // parts are the app's components that run reads.
@@ -178,6 +182,7 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 	fs.Float64Var(&s.Rate, "rate", s.Rate, "orders per second that the traffic generator posts; 0 turns it off (the API still serves)")
 	fs.StringVar(&s.Addr, "addr", s.Addr, "`host:port` for the HTTP server; port 0 picks a free port")
 	fs.TextVar(&s.LogLevel, "log", s.LogLevel, "log `level` on stderr: debug, info, warn or error")
+	s.Bridge.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return s, err
@@ -192,6 +197,8 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 		err = fmt.Errorf("-duration %v: use a positive duration, or 0 to run until interrupted", s.Duration)
 	case s.Rate < 0 || s.Rate > 100_000:
 		err = fmt.Errorf("-rate %g: use 0 to 100000 orders per second", s.Rate)
+	default:
+		err = s.Bridge.check()
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
