@@ -125,7 +125,7 @@ func newRelay(b *bus.Bus, share *bridgeShare) (handlers.Registration, error) {
 		}
 		share.handled.Add(1)
 		return orders.Publish(ctx, o)
-	}, handlers.Name("relay")), nil
+	}, bus.Name("relay")), nil
 }
 
 // newCatchUp waits at stop, after the HTTP server has stopped and before the
