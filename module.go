@@ -216,6 +216,7 @@ type runIn struct {
 	Registerer prometheus.Registerer   `optional:"true"`
 	Handlers   []handlers.Registration `group:"fxbus.handlers"`
 	Topics     []lifecycle.Declaration `group:"fxbus.topics"`
+	Instrument *Instrumentation        `optional:"true"`
 
 	// Registrations provided with plain fx.Provide: nothing subscribes
 	// them, so run fails with the fix.
@@ -237,6 +238,9 @@ func run(in runIn) error {
 		Topics:       in.Topics,
 		DrainTimeout: in.Settings.DrainTimeout,
 		KillGrace:    in.Settings.KillGrace,
+	}
+	if in.Instrument != nil {
+		opts.Interceptor = in.Instrument.Handlers
 	}
 	if in.Settings.NoRetryWait {
 		opts.Wait = func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
@@ -333,10 +337,14 @@ func NamedTopic[T any](name, fxName string) fx.Option {
 // annotations of the result, and supplies its declaration, made at at, to
 // the runner; what is the declaration as errors name it.
 func topicOptions[T any](name, what, at string, results ...fx.Annotation) fx.Option {
-	annotations := append([]fx.Annotation{fx.ParamTags(`optional:"true"`, `optional:"true"`, `group:"`+topicGroup+`"`)}, results...)
+	annotations := append([]fx.Annotation{fx.ParamTags(`optional:"true"`, `optional:"true"`, `group:"`+topicGroup+`"`, `optional:"true"`)}, results...)
 	return fx.Options(
-		fx.Provide(fx.Annotate(func(b *bus.Bus, g *startGate, decls []lifecycle.Declaration) (Publisher[T], error) {
-			return newPublisher[T](b, g, name, what, decls)
+		fx.Provide(fx.Annotate(func(b *bus.Bus, g *startGate, decls []lifecycle.Declaration, in *Instrumentation) (Publisher[T], error) {
+			p, err := newPublisher[T](b, g, name, what, decls)
+			if err != nil || in == nil || in.Publish == nil {
+				return p, err
+			}
+			return &instrumented[T]{next: p, name: name, wrap: in.Publish}, nil
 		}, annotations...)),
 		fx.Supply(fx.Annotated{Group: topicGroup, Target: lifecycle.Declare[T](name).WithSource(at)}),
 	)

@@ -99,9 +99,31 @@ type Observer interface {
 	Bind(topic, subscriber string) CallObserver
 }
 
+// Interceptor wraps every attempt of one subscription's handler: tracing
+// (package otelfxbus) implements it with a span per attempt. It is bound
+// once per subscription; a nil CallInterceptor leaves that subscription's
+// calls unwrapped. With no Interceptor a call takes the same path as before.
+type Interceptor interface {
+	Bind(topic, subscriber string) CallInterceptor
+}
+
+// CallInterceptor wraps one attempt: Intercept must call call once, with
+// ctx or a context derived from it, and return its error (it may record
+// it). The attempt's layers (recover, timeout, the user's middleware) run
+// inside call, so a panic arrives as a *bus.PanicError; retries and dead
+// letters run outside it, each retry being an attempt of its own. It must
+// be safe for concurrent use.
+type CallInterceptor interface {
+	Intercept(ctx context.Context, call func(context.Context) error) error
+}
+
 // Env is what an app gives every Registration when it subscribes it.
 type Env struct {
 	Observer Observer // nil: calls are not observed
+
+	// Interceptor, when set, wraps every attempt of every handler (see
+	// Interceptor). Nil: calls are not wrapped.
+	Interceptor Interceptor
 
 	// Wait, when set, replaces the wait between two attempts of a retried
 	// message: it waits d, or until ctx ends and then returns ctx's error.

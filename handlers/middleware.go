@@ -52,6 +52,15 @@ func (r *recoverer[T]) Handle(ctx context.Context, v T) (err error) {
 	return r.next.Handle(ctx, v)
 }
 
+// interceptMiddleware runs each attempt inside ci (see Env.Interceptor).
+func interceptMiddleware[T any](ci CallInterceptor) Middleware[T] {
+	return func(next Handler[T]) Handler[T] {
+		return Func[T](func(ctx context.Context, v T) error {
+			return ci.Intercept(ctx, func(ctx context.Context) error { return next.Handle(ctx, v) })
+		})
+	}
+}
+
 // timeoutMiddleware gives each call a deadline d away.
 func timeoutMiddleware[T any](d time.Duration) Middleware[T] {
 	return func(next Handler[T]) Handler[T] {
