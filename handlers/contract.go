@@ -107,14 +107,17 @@ type Interceptor interface {
 	Bind(topic, subscriber string) CallInterceptor
 }
 
-// CallInterceptor wraps one attempt: Intercept must call call once, with
-// ctx or a context derived from it, and return its error (it may record
-// it). The attempt's layers (recover, timeout, the user's middleware) run
-// inside call, so a panic arrives as a *bus.PanicError; retries and dead
-// letters run outside it, each retry being an attempt of its own. It must
-// be safe for concurrent use.
+// CallInterceptor wraps one attempt: Begin returns the context the attempt
+// runs with (derived from ctx) and whether End must be called, with that
+// context and the attempt's error, once it returned. The attempt's layers
+// (recover, timeout, the user's middleware) run between the two, so a panic
+// arrives as a *bus.PanicError; retries and dead letters run outside, each
+// retry being an attempt of its own. It must be safe for concurrent use.
+// (Begin and End rather than a function that wraps a call: a Begin that
+// has nothing to do costs no allocation.)
 type CallInterceptor interface {
-	Intercept(ctx context.Context, call func(context.Context) error) error
+	Begin(ctx context.Context) (context.Context, bool)
+	End(ctx context.Context, err error)
 }
 
 // Env is what an app gives every Registration when it subscribes it.

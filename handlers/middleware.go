@@ -56,7 +56,13 @@ func (r *recoverer[T]) Handle(ctx context.Context, v T) (err error) {
 func interceptMiddleware[T any](ci CallInterceptor) Middleware[T] {
 	return func(next Handler[T]) Handler[T] {
 		return Func[T](func(ctx context.Context, v T) error {
-			return ci.Intercept(ctx, func(ctx context.Context) error { return next.Handle(ctx, v) })
+			ictx, end := ci.Begin(ctx)
+			if !end {
+				return next.Handle(ctx, v)
+			}
+			err := next.Handle(ictx, v)
+			ci.End(ictx, err)
+			return err
 		})
 	}
 }
