@@ -341,10 +341,10 @@ func topicOptions[T any](name, what, at string, results ...fx.Annotation) fx.Opt
 	return fx.Options(
 		fx.Provide(fx.Annotate(func(b *bus.Bus, g *startGate, decls []lifecycle.Declaration, in *Instrumentation) (Publisher[T], error) {
 			p, err := newPublisher[T](b, g, name, what, decls)
-			if err != nil || in == nil || in.Publish == nil {
-				return p, err
+			if err != nil {
+				return nil, err
 			}
-			return &instrumented[T]{next: p, name: name, wrap: in.Publish}, nil
+			return instrument(p, name, in), nil
 		}, annotations...)),
 		fx.Supply(fx.Annotated{Group: topicGroup, Target: lifecycle.Declare[T](name).WithSource(at)}),
 	)
