@@ -72,7 +72,12 @@ func New(tp trace.TracerProvider, prop propagation.TextMapPropagator) *Tracing {
 // Instrumentation returns the hooks that fxbus.Module and the Publishers of
 // fxbus.Topic use: a producer span per publish and a consumer span per
 // handler attempt.
+// With a no-op TracerProvider both hooks are nil: the paths are the plain
+// bus's.
 func (t *Tracing) Instrumentation() *fxbus.Instrumentation {
+	if t.off {
+		return &fxbus.Instrumentation{}
+	}
 	return &fxbus.Instrumentation{Handlers: handlerTracer{t}, Publishes: publishTracer{t}}
 }
 

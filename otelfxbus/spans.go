@@ -24,18 +24,21 @@ type publishTracer struct{ t *Tracing }
 
 // Bind returns the interceptor of the Publisher of topic.
 func (p publishTracer) Bind(topic string) handlers.CallInterceptor {
-	return &publishSpan{t: p.t, name: "send " + topic, attrs: []attribute.KeyValue{
-		semconv.MessagingSystemKey.String(System),
-		semconv.MessagingDestinationName(topic),
-		semconv.MessagingOperationTypeSend,
-		semconv.MessagingOperationName("send"),
+	return &publishSpan{t: p.t, name: "send " + topic, opts: []trace.SpanStartOption{
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			semconv.MessagingSystemKey.String(System),
+			semconv.MessagingDestinationName(topic),
+			semconv.MessagingOperationTypeSend,
+			semconv.MessagingOperationName("send"),
+		),
 	}}
 }
 
 type publishSpan struct {
-	t     *Tracing
-	name  string
-	attrs []attribute.KeyValue
+	t    *Tracing
+	name string
+	opts []trace.SpanStartOption // made once: kind and attributes
 }
 
 // Begin starts the publish's span, a child of ctx's span (or the root of a
@@ -45,7 +48,7 @@ func (p *publishSpan) Begin(ctx context.Context) (context.Context, bool) {
 	if !p.t.on() {
 		return ctx, false
 	}
-	ctx, span := p.t.tracer.Start(ctx, p.name, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(p.attrs...))
+	ctx, span := p.t.tracer.Start(ctx, p.name, p.opts...)
 	id, ok := bus.CorrelationIDFrom(ctx)
 	if !ok {
 		if sc := span.SpanContext(); sc.HasTraceID() {
@@ -68,11 +71,14 @@ type handlerTracer struct{ t *Tracing }
 // Bind returns the interceptor of the subscriber's calls on topic (a name or
 // a pattern).
 func (h handlerTracer) Bind(topic, subscriber string) handlers.CallInterceptor {
-	return &handlerSpan{t: h.t, name: "process " + topic, pattern: topic, attrs: []attribute.KeyValue{
-		semconv.MessagingSystemKey.String(System),
-		semconv.MessagingOperationTypeProcess,
-		semconv.MessagingOperationName("process"),
-		semconv.MessagingDestinationSubscriptionName(subscriber),
+	return &handlerSpan{t: h.t, name: "process " + topic, pattern: topic, opts: []trace.SpanStartOption{
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			semconv.MessagingSystemKey.String(System),
+			semconv.MessagingOperationTypeProcess,
+			semconv.MessagingOperationName("process"),
+			semconv.MessagingDestinationSubscriptionName(subscriber),
+		),
 	}}
 }
 
@@ -80,7 +86,7 @@ type handlerSpan struct {
 	t       *Tracing
 	name    string
 	pattern string
-	attrs   []attribute.KeyValue
+	opts    []trace.SpanStartOption // made once: kind and attributes
 }
 
 // Begin starts the attempt's span, a child of the span the message was
@@ -90,7 +96,7 @@ func (h *handlerSpan) Begin(ctx context.Context) (context.Context, bool) {
 	if !h.t.on() {
 		return ctx, false
 	}
-	ctx, span := h.t.tracer.Start(ctx, h.name, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(h.attrs...))
+	ctx, span := h.t.tracer.Start(ctx, h.name, h.opts...)
 	if !span.IsRecording() {
 		return ctx, true
 	}
