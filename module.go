@@ -221,6 +221,7 @@ type runIn struct {
 	Registerer prometheus.Registerer   `optional:"true"`
 	Handlers   []handlers.Registration `group:"fxbus.handlers"`
 	Topics     []decl.Declaration      `group:"fxbus.topics"`
+	Instrument *Instrumentation        `optional:"true"`
 
 	// Registrations provided with plain fx.Provide: nothing subscribes
 	// them, so run fails with the fix.
@@ -243,6 +244,9 @@ func run(in runIn) error {
 	if in.Registerer != nil {
 		// Without a Registerer nothing is registered and no call is timed.
 		opts.Observer = in.Metrics.Observer()
+	}
+	if in.Instrument != nil {
+		opts.Interceptor = in.Instrument.Handlers
 	}
 	if in.Settings.NoRetryWait {
 		opts.Wait = func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
@@ -365,10 +369,14 @@ func NamedTopic[T any](name, fxName string) fx.Option {
 // annotations of the result, and supplies its declaration, made at at, to
 // the runner; what is the declaration as errors name it.
 func topicOptions[T any](name, what, at string, results ...fx.Annotation) fx.Option {
-	annotations := append([]fx.Annotation{fx.ParamTags(`optional:"true"`, `optional:"true"`, `group:"`+topicGroup+`"`)}, results...)
+	annotations := append([]fx.Annotation{fx.ParamTags(`optional:"true"`, `optional:"true"`, `group:"`+topicGroup+`"`, `optional:"true"`)}, results...)
 	return fx.Options(
-		fx.Provide(fx.Annotate(func(b *bus.Bus, g *startGate, decls []decl.Declaration) (Publisher[T], error) {
-			return newPublisher[T](b, g, name, what, decls)
+		fx.Provide(fx.Annotate(func(b *bus.Bus, g *startGate, decls []decl.Declaration, in *Instrumentation) (Publisher[T], error) {
+			p, err := newPublisher[T](b, g, name, what, decls)
+			if err != nil {
+				return nil, err
+			}
+			return instrument(p, name, in), nil
 		}, annotations...)),
 		fx.Supply(fx.Annotated{Group: topicGroup, Target: decl.Declare[T](name).WithSource(at)}),
 	)

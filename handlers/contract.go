@@ -99,9 +99,34 @@ type Observer interface {
 	Bind(topic, subscriber string) CallObserver
 }
 
+// Interceptor wraps every attempt of one subscription's handler: tracing
+// (package otelfxbus) implements it with a span per attempt. It is bound
+// once per subscription; a nil CallInterceptor leaves that subscription's
+// calls unwrapped. With no Interceptor a call takes the same path as before.
+type Interceptor interface {
+	Bind(topic, subscriber string) CallInterceptor
+}
+
+// CallInterceptor wraps one attempt: Begin returns the context the attempt
+// runs with (derived from ctx) and whether End must be called, with that
+// context and the attempt's error, once it returned. The attempt's layers
+// (recover, timeout, the user's middleware) run between the two, so a panic
+// arrives as a *bus.PanicError; retries and dead letters run outside, each
+// retry being an attempt of its own. It must be safe for concurrent use.
+// (Begin and End rather than a function that wraps a call: a Begin that
+// has nothing to do costs no allocation.)
+type CallInterceptor interface {
+	Begin(ctx context.Context) (context.Context, bool)
+	End(ctx context.Context, err error)
+}
+
 // Env is what an app gives every Registration when it subscribes it.
 type Env struct {
 	Observer Observer // nil: calls are not observed
+
+	// Interceptor, when set, wraps every attempt of every handler (see
+	// Interceptor). Nil: calls are not wrapped.
+	Interceptor Interceptor
 
 	// Wait, when set, replaces the wait between two attempts of a retried
 	// message: it waits d, or until ctx ends and then returns ctx's error.

@@ -27,6 +27,8 @@
 //  1. attempts: observes each call (Env.Observer), retries failed calls with
 //     an exponential backoff with jitter (Retry), and publishes the message
 //     as a DeadLetter when it gives up;
+//     (between 1 and 2, when set, Env.Interceptor wraps each attempt: a
+//     trace span per attempt with package otelfxbus)
 //  2. recover: turns a panic into a *bus.PanicError that holds the stack;
 //  3. timeout: gives the call a deadline (Timeout);
 //  4. the user's middleware (WithMiddleware), the first given outermost;

@@ -52,6 +52,21 @@ func (r *recoverer[T]) Handle(ctx context.Context, v T) (err error) {
 	return r.next.Handle(ctx, v)
 }
 
+// interceptMiddleware runs each attempt inside ci (see Env.Interceptor).
+func interceptMiddleware[T any](ci CallInterceptor) Middleware[T] {
+	return func(next Handler[T]) Handler[T] {
+		return Func[T](func(ctx context.Context, v T) error {
+			ictx, end := ci.Begin(ctx)
+			if !end {
+				return next.Handle(ctx, v)
+			}
+			err := next.Handle(ictx, v)
+			ci.End(ictx, err)
+			return err
+		})
+	}
+}
+
 // timeoutMiddleware gives each call a deadline d away.
 func timeoutMiddleware[T any](d time.Duration) Middleware[T] {
 	return func(next Handler[T]) Handler[T] {

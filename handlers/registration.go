@@ -160,7 +160,7 @@ func subscribe[T any](ctx context.Context, b *bus.Bus, env Env, r Registration, 
 }
 
 // build wraps h in its layers, outermost first: attempts (observe, retry,
-// dead letter), recover, timeout, the user's middleware. With a nil b, dead
+// dead letter), the Env's Interceptor, recover, timeout, the user's middleware. With a nil b, dead
 // letters are off.
 func build[T any](b *bus.Bus, env Env, topic, name string, h Handler[T], c *config, user []Middleware[T]) (Handler[T], *attempts[T], error) {
 	a := &attempts[T]{
@@ -186,8 +186,14 @@ func build[T any](b *bus.Bus, env Env, topic, name string, h Handler[T], c *conf
 	if b != nil && !c.noDeadLetter {
 		a.dl = newDeadLetters[T](b, c.deadLetter)
 	}
-	mws := make([]Middleware[T], 0, 3+len(user))
-	mws = append(mws, retryMiddleware(a), recoverMiddleware[T]())
+	mws := make([]Middleware[T], 0, 4+len(user))
+	mws = append(mws, retryMiddleware(a))
+	if env.Interceptor != nil {
+		if ci := env.Interceptor.Bind(topic, name); ci != nil {
+			mws = append(mws, interceptMiddleware[T](ci))
+		}
+	}
+	mws = append(mws, recoverMiddleware[T]())
 	if c.timeout > 0 {
 		mws = append(mws, timeoutMiddleware[T](c.timeout))
 	}

@@ -50,6 +50,10 @@ type Options struct {
 	// Wait, when set, replaces the wait between a handler's attempts (see
 	// handlers.Env). Nil waits on a real timer.
 	Wait func(ctx context.Context, d time.Duration) error
+
+	// Interceptor, when set, wraps every attempt of every handler (see
+	// handlers.Env): tracing.
+	Interceptor handlers.Interceptor
 }
 
 // Runner subscribes an app's handlers to a bus at Start and shuts the bus
@@ -134,7 +138,7 @@ func (r *Runner) Start(ctx context.Context) error {
 	if err := r.declare(); err != nil {
 		return r.fail(ctx, err)
 	}
-	env := handlers.Env{Observer: Observers(r.opts.Log.Observer(), r.opts.Observer), Wait: r.opts.Wait}
+	env := handlers.Env{Observer: Observers(r.opts.Log.Observer(), r.opts.Observer), Wait: r.opts.Wait, Interceptor: r.opts.Interceptor}
 	for _, reg := range r.regs {
 		// The subscription lives until Stop closes the bus, not as long as
 		// the start context.

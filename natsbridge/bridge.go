@@ -27,6 +27,7 @@ type Bridge struct {
 	m       *metrics
 	reg     prometheus.Registerer
 	ids     *ids
+	headers HeaderPropagator // nil: no trace headers
 	exports []export
 	imports []*consumer
 

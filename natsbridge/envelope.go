@@ -1,6 +1,7 @@
 package natsbridge
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base32"
 	"fmt"
@@ -29,6 +30,17 @@ const (
 	HeaderCorrelationID = "Fxbus-Correlation-Id"
 	HeaderMsgID         = jetstream.MsgIDHeader // "Nats-Msg-Id", equal to ce-id
 )
+
+// HeaderPropagator carries a trace across the bridge: Inject writes the
+// trace of an exported event's context into its headers (W3C traceparent
+// and tracestate with package otelfxbus), Extract puts the trace of an
+// imported message's headers into the context its handlers get. Provide one
+// in the fx graph (otelfxbus.Headers) and the bridge uses it; without one
+// no trace header is written or read. It must be safe for concurrent use.
+type HeaderPropagator interface {
+	Inject(ctx context.Context, h map[string][]string)
+	Extract(ctx context.Context, h map[string][]string) context.Context
+}
 
 // The headers a dead letter adds to the original message's headers (the
 // payload is the original's, byte for byte). None ends in "Nats-Msg-Id",

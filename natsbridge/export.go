@@ -78,6 +78,9 @@ func (e *exporter[T]) handle(ctx context.Context, v T) error {
 	}
 	corr, _ := bus.CorrelationIDFrom(ctx)
 	msg := e.env.message(topic, e.b.ids.next(), corr, time.Now(), data)
+	if e.b.headers != nil {
+		e.b.headers.Inject(ctx, msg.Header)
+	}
 	return e.pub.publish(ctx, msg)
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -74,6 +75,7 @@ type consumer struct {
 	dlq     string // dead-letter subject, with %s for the original subject
 	js      jetstream.JetStream
 	log     *zap.Logger
+	headers HeaderPropagator // nil: no trace headers
 
 	cons    jetstream.Consumer
 	cc      jetstream.ConsumeContext
@@ -247,7 +249,7 @@ func (c *consumer) process(m jetstream.Msg) {
 	if err != nil {
 		err = &decodeError{err}
 	} else {
-		err = c.sink.deliver(c.context(m.Subject(), in, meta), m.Subject(), m.Data())
+		err = c.sink.deliver(c.context(m.Subject(), in, meta, m.Headers()), m.Subject(), m.Data())
 	}
 	var de *decodeError
 	switch {
@@ -267,12 +269,16 @@ func (c *consumer) process(m jetstream.Msg) {
 
 // context is the context of the publish of an imported message: marked as
 // imported (not exported again), as a broker's delivery (the handlers leave
-// retries to the broker), with the publisher's correlation ID.
-func (c *consumer) context(subject string, in incoming, meta *jetstream.MsgMetadata) context.Context {
+// retries to the broker), with the publisher's correlation ID and, with a
+// HeaderPropagator, the trace its headers carry.
+func (c *consumer) context(subject string, in incoming, meta *jetstream.MsgMetadata, h nats.Header) context.Context {
 	ctx := markImported(c.run, subject)
 	ctx = handlers.WithBrokerDelivery(ctx, subject, int(meta.NumDelivered))
 	if !in.corr.IsZero() {
 		ctx = bus.WithCorrelationID(ctx, in.corr)
+	}
+	if c.headers != nil {
+		ctx = c.headers.Extract(ctx, h)
 	}
 	return ctx
 }

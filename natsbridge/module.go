@@ -158,6 +158,7 @@ func newConsumer[T any](b *Bridge, spec importSpec) (*consumer, error) {
 		sink:    s,
 		typ:     typeName[T](),
 		durable: or(spec.durable, durableName(b.cfg.Name, spec.subject)),
+		headers: b.headers,
 	}
 	if err := validName("Durable", c.durable); err != nil {
 		return nil, err
@@ -190,6 +191,7 @@ type bridgeIn struct {
 	Registerer prometheus.Registerer `optional:"true"`
 	Exports    []exportDecl          `group:"natsbridge.exports"`
 	Imports    []importDecl          `group:"natsbridge.imports"`
+	Headers    HeaderPropagator      `optional:"true"`
 }
 
 // newBridge builds the bridge and appends its outer hook. fxbus.Module's
@@ -212,7 +214,7 @@ func newBridge(in bridgeIn) (*Bridge, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	b := &Bridge{cfg: cfg, bus: in.Bus, log: log.Named("natsbridge"), m: newMetrics(), reg: in.Registerer, ids: newIDs()}
+	b := &Bridge{cfg: cfg, bus: in.Bus, log: log.Named("natsbridge"), m: newMetrics(), reg: in.Registerer, ids: newIDs(), headers: in.Headers}
 	if err := b.build(in.Exports, in.Imports); err != nil {
 		return nil, err
 	}
