@@ -144,8 +144,10 @@ func checkCalls(t *testing.T, calls, ok map[string]int, fails func(Order) bool, 
 		switch {
 		case calls[id] > maxDeliver+1:
 			t.Errorf("%s handled %d times, more than the consumer's MaxDeliver %d", id, calls[id], maxDeliver+1)
-		case fails(Order{N: i}) && calls[id] < maxDeliver:
-			t.Errorf("%s failed %d times before its dead letter, want %d", id, calls[id], maxDeliver)
+		case fails(Order{N: i}) && calls[id] == 0:
+			// Not always maxDeliver calls: a delivery sent as the server
+			// went down counts toward MaxDeliver without reaching the app.
+			t.Errorf("%s dead-lettered without a call", id)
 		case !fails(Order{N: i}) && ok[id] == 0:
 			t.Errorf("%s never handled", id)
 		}
@@ -163,8 +165,10 @@ func checkFaultMetrics(t *testing.T, impReg, expReg *keeper, calls map[string]in
 	if got := sum(t, impReg, "fxbus_bridge_imported_total"); got != float64(total) {
 		t.Errorf("fxbus_bridge_imported_total = %v, the handler was called %d times", got, total)
 	}
-	if got, want := sum(t, impReg, "fxbus_bridge_redelivered_total"), total-len(calls); got > float64(want) {
-		t.Errorf("fxbus_bridge_redelivered_total = %v, more than the %d calls of an order seen before", got, want)
+	// Every call of an order after its first is a redelivery; a first call
+	// may be one too, when the delivery before it was lost in the restart.
+	if got, least := sum(t, impReg, "fxbus_bridge_redelivered_total"), total-len(calls); got < float64(least) || got > float64(total) {
+		t.Errorf("fxbus_bridge_redelivered_total = %v, want between the %d repeated calls and all %d calls", got, least, total)
 	}
 	for name, k := range map[string]*keeper{"importer": impReg, "exporter": expReg} {
 		if sum(t, k, "fxbus_bridge_reconnects_total") < 1 {
