@@ -27,10 +27,15 @@ func traceOptions(on bool, out io.Writer) fx.Option {
 	return fx.Options(
 		otelfxbus.Module,
 		fx.Provide(
+			// An SDK TracerProvider with an exporter (without one in the
+			// graph, the global provider).
 			fx.Annotate(func(lc fx.Lifecycle) (*sdktrace.TracerProvider, error) {
 				return newTracerProvider(lc, out)
 			}, fx.As(new(trace.TracerProvider))),
+			// W3C traceparent and tracestate over NATS (the global
+			// propagator writes nothing until the program sets one).
 			func() propagation.TextMapPropagator { return propagation.TraceContext{} },
+			// The bridge carries the trace in the headers it writes and reads.
 			func(h *otelfxbus.Headers) natsbridge.HeaderPropagator { return h },
 		),
 	)

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,8 +37,8 @@ func (s span) attr(key string) string {
 }
 
 // runWithTrace runs the app with -trace and args, checks its final table,
-// and returns the spans it wrote.
-func runWithTrace(t *testing.T, args ...string) []span {
+// and returns the spans it wrote and the number of orders the API placed.
+func runWithTrace(t *testing.T, args ...string) (spans []span, placed int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -46,7 +48,11 @@ func runWithTrace(t *testing.T, args ...string) []span {
 		t.Fatalf("run %v: %v\nstdout:\n%s\nstderr:\n%s", args, err, stdout.String(), stderr.String())
 	}
 	checkFinalTable(t, stdout.String())
-	var spans []span
+	m := placedLine.FindStringSubmatch(stdout.String())
+	if m == nil {
+		t.Fatalf("no http line in the output:\n%s", stdout.String())
+	}
+	placed, _ = strconv.Atoi(m[1])
 	for _, line := range strings.Split(stdout.String(), "\n") {
 		if !strings.HasPrefix(line, "{") {
 			continue
@@ -57,15 +63,18 @@ func runWithTrace(t *testing.T, args ...string) []span {
 		}
 		spans = append(spans, s)
 	}
-	return spans
+	return spans, placed
 }
+
+var placedLine = regexp.MustCompile(`(?m)^http: +(\d+) placed \(202\)`)
 
 // TestRunWithTrace: with -trace the app writes its spans to stdout, one
 // line of JSON each: each order's publish is a producer span, and the
 // handlers' calls are consumer spans, its children in its trace, whose
-// correlation ID is the one the API gave the order.
+// correlation ID is the one the API gave the order. Every order has its
+// spans, to the end of its chain: the provider is flushed after the drain.
 func TestRunWithTrace(t *testing.T) {
-	spans := runWithTrace(t, "-duration", "1s", "-rate", "20")
+	spans, placed := runWithTrace(t, "-duration", "1s", "-rate", "20")
 	sends := map[string]span{} // by span ID
 	for _, s := range spans {
 		if s.Name == "send "+TopicOrders && s.SpanKind == 4 {
@@ -89,6 +98,15 @@ func TestRunWithTrace(t *testing.T) {
 	if len(sends) == 0 || children < len(sends) {
 		t.Fatalf("%d send spans of %s, %d process spans that are their children; want some, and a child for each", len(sends), TopicOrders, children)
 	}
+	confirms := 0
+	for _, s := range spans {
+		if s.Name == "process "+TopicReserved {
+			confirms++
+		}
+	}
+	if len(sends) != placed || confirms != placed {
+		t.Errorf("%d orders placed, %d send spans of %s, %d process spans of %s: want one each", placed, len(sends), TopicOrders, confirms, TopicReserved)
+	}
 }
 
 // TestRunWithTraceOverNATS: with -trace and the bridge, the trace of an
@@ -98,7 +116,7 @@ func TestRunWithTraceOverNATS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs an embedded NATS server")
 	}
-	spans := runWithTrace(t, "-duration", "1500ms", "-rate", "20", "-nats-listen", "127.0.0.1:0", "-nats-store", t.TempDir())
+	spans, _ := runWithTrace(t, "-duration", "1500ms", "-rate", "20", "-nats-listen", "127.0.0.1:0", "-nats-store", t.TempDir())
 	exports := map[string]span{} // by span ID
 	for _, s := range spans {
 		if s.Name == "process "+TopicSubmitted && s.attr("messaging.destination.subscription.name") == "natsbridge.export" {
