@@ -12,8 +12,12 @@
 //	fx.New(
 //		fxbus.Module,
 //		otelfxbus.Module,
-//		fx.Supply(fx.Annotate(tp, fx.As(new(trace.TracerProvider)))),                             // optional: else the global one
-//		fx.Supply(fx.Annotate(propagation.TraceContext{}, fx.As(new(propagation.TextMapPropagator)))), // for natsbridge
+//		// The app's TracerProvider, an SDK one with an exporter (optional:
+//		// the global one otherwise).
+//		fx.Supply(fx.Annotate(tp, fx.As(new(trace.TracerProvider)))),
+//		// The propagator of the trace over natsbridge (optional: the global
+//		// one otherwise).
+//		fx.Supply(fx.Annotate(propagation.TraceContext{}, fx.As(new(propagation.TextMapPropagator)))),
 //		fxbus.Topic[Order]("orders.placed"),
 //		handlers.Provide(NewBilling),
 //	)
@@ -62,11 +66,11 @@
 //     messaging.fxbus.attempt (AttemptKey: 1 for the first call, 2 for the
 //     first retry; over natsbridge the broker's delivery count). A retry is
 //     a span of its own, not an event. A failed attempt has status Error,
-//     its error as an exception event and error.type (the error's Go type);
-//     a panic has error.type "panic" and its stack in the event's
-//     exception.stacktrace. A message that a subscriber's policy dropped
-//     reaches no handler and has no process span; channel subscriptions
-//     are not traced.
+//     its error as an exception event and error.type (the error's Go type,
+//     as semconv.ErrorType names it); a panic has error.type "panic" and
+//     its stack in the event's exception.stacktrace. A message that a
+//     subscriber's policy dropped reaches no handler and has no process
+//     span; channel subscriptions are not traced.
 //
 // A handler publishes with its own context, which holds its process span,
 // so the next send span is that span's child: A -> B -> C is one trace.
@@ -99,9 +103,10 @@
 // tracestate when the trace has one. The header names are the
 // propagator's, lowercase, as NATS headers are case-sensitive. The import
 // extracts that remote span and publishes the message on the local bus
-// inside it, so the importing app's handler spans are children of the
-// exporting app's export span: the same trace, one tree across the
-// processes.
+// inside it (a publish straight through the bus: no send span), so the
+// importing app's handler spans are children of the exporting app's export
+// span, the span in which the message was published to NATS: the same
+// trace, one tree across the processes.
 //
 // Parent rather than link: the messaging conventions use links for the
 // general case, where one span may handle a batch of messages and so have
@@ -127,7 +132,8 @@
 //
 // # Without fx
 //
-// New makes the hooks from a provider and a propagator: give the Handlers
+// New makes the hooks from a provider and a propagator. Give the Handlers
 // of its Instrumentation to lifecycle.Options.Interceptor (or
-// handlers.Env.Interceptor), and its Headers to the bridge.
+// handlers.Env.Interceptor) for the handler spans; send spans are made by
+// the Publishers of fxbus.Topic, in fx apps only.
 package otelfxbus
