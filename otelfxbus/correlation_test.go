@@ -16,9 +16,6 @@ import (
 	"github.com/fxbus/fxbus/otelfxbus"
 )
 
-// since returns the spans that ended after the first n.
-func since(rec *tracetest.SpanRecorder, n int) []sdktrace.ReadOnlySpan { return rec.Ended()[n:] }
-
 // only returns the one span of spans called name, or fails the test.
 func only(t *testing.T, spans []sdktrace.ReadOnlySpan, name string) sdktrace.ReadOnlySpan {
 	t.Helper()
@@ -34,78 +31,92 @@ func only(t *testing.T, spans []sdktrace.ReadOnlySpan, name string) sdktrace.Rea
 	return found[0]
 }
 
-// TestCorrelationIDRule checks the package documentation's rule: a publish
-// through a Publisher without a correlation ID takes the trace ID of its
-// send span, inside a caller's span or not; one with an ID keeps it, and
-// the spans carry it; a publish straight through the bus has no send span
-// and keeps the bus's own ID.
-func TestCorrelationIDRule(t *testing.T) {
-	rec, tracing := recorder(t)
-	var orders fxbus.Publisher[Order]
-	var b *bus.Bus
-	var seen bus.CorrelationID // synchronous: the handler has run when Publish returns
-	newApp(t, tracing, fxbus.Topic[Order]("orders"), fx.Populate(&orders, &b),
+// correlationApp is an app with one handler on "orders" that records the
+// correlation ID of the message it handles, and its spans; the rule the
+// package documentation states is checked by the tests below.
+type correlationApp struct {
+	rec    *tracetest.SpanRecorder
+	orders fxbus.Publisher[Order]
+	bus    *bus.Bus
+	seen   bus.CorrelationID // synchronous: the handler has run when Publish returns
+	caller trace.Tracer      // the spans of the code that publishes
+}
+
+func newCorrelationApp(t *testing.T) *correlationApp {
+	t.Helper()
+	a := &correlationApp{caller: sdktrace.NewTracerProvider().Tracer("caller")}
+	var tracing fx.Option
+	a.rec, tracing = recorder(t)
+	newApp(t, tracing, fxbus.Topic[Order]("orders"), fx.Populate(&a.orders, &a.bus),
 		handlers.Supply(handlers.RegisterFunc("orders", func(ctx context.Context, _ Order) error {
-			seen, _ = bus.CorrelationIDFrom(ctx)
+			a.seen, _ = bus.CorrelationIDFrom(ctx)
 			return nil
 		}, bus.Name("billing"))),
 	)
-	caller := sdktrace.NewTracerProvider().Tracer("caller")
-	conversation := func(s sdktrace.ReadOnlySpan) string {
-		return attr(s, semconv.MessagingMessageConversationIDKey).AsString()
-	}
+	return a
+}
 
-	t.Run("outside any span", func(t *testing.T) {
-		n := len(rec.Ended())
-		if err := orders.Publish(context.Background(), Order{ID: "o1"}); err != nil {
-			t.Fatal(err)
-		}
-		send := only(t, since(rec, n), "send orders")
-		if send.Parent().IsValid() {
-			t.Errorf("send span has parent %v, want a root", send.Parent())
-		}
-		want := bus.CorrelationID(send.SpanContext().TraceID())
-		if seen != want || conversation(send) != want.String() {
-			t.Errorf("correlation ID %s, send span's %q, want the new trace's ID %s", seen, conversation(send), want)
-		}
-	})
-	t.Run("with a correlation ID", func(t *testing.T) {
-		n := len(rec.Ended())
-		id := bus.NewCorrelationID()
-		ctx, span := caller.Start(bus.WithCorrelationID(context.Background(), id), "request")
-		defer span.End()
-		if err := orders.Publish(ctx, Order{ID: "o2"}); err != nil {
-			t.Fatal(err)
-		}
-		spans := since(rec, n)
-		send, proc := only(t, spans, "send orders"), only(t, spans, "process orders")
-		if seen != id || conversation(send) != id.String() || conversation(proc) != id.String() {
-			t.Errorf("correlation ID %s, spans' %q and %q, want the publisher's %s", seen, conversation(send), conversation(proc), id)
-		}
-	})
-	t.Run("straight through the bus", func(t *testing.T) {
-		n := len(rec.Ended())
-		topic, err := bus.NewTopic[Order](b, "orders")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, span := caller.Start(context.Background(), "request")
-		defer span.End()
-		if err := topic.PublishSync(ctx, Order{ID: "o3"}); err != nil {
-			t.Fatal(err)
-		}
-		spans := since(rec, n)
-		if len(spans) != 1 {
-			t.Fatalf("%d spans, want the handler's only: %v", len(spans), spans)
-		}
-		proc := only(t, spans, "process orders")
-		if proc.Parent().SpanID() != span.SpanContext().SpanID() {
-			t.Errorf("process span's parent %s, want the caller's span %s", proc.Parent().SpanID(), span.SpanContext().SpanID())
-		}
-		if seen.IsZero() || seen == bus.CorrelationID(span.SpanContext().TraceID()) {
-			t.Errorf("correlation ID %s, want the bus's own, not the trace ID", seen)
-		}
-	})
+func conversation(s sdktrace.ReadOnlySpan) string {
+	return attr(s, semconv.MessagingMessageConversationIDKey).AsString()
+}
+
+// TestCorrelationIDOutsideSpan: a Publisher publish outside any span, with
+// no correlation ID, takes the ID of the new trace its send span starts.
+func TestCorrelationIDOutsideSpan(t *testing.T) {
+	a := newCorrelationApp(t)
+	if err := a.orders.Publish(context.Background(), Order{ID: "o1"}); err != nil {
+		t.Fatal(err)
+	}
+	send := only(t, a.rec.Ended(), "send orders")
+	if send.Parent().IsValid() {
+		t.Errorf("send span has parent %v, want a root", send.Parent())
+	}
+	want := bus.CorrelationID(send.SpanContext().TraceID())
+	if a.seen != want || conversation(send) != want.String() {
+		t.Errorf("correlation ID %s, send span's %q, want the new trace's ID %s", a.seen, conversation(send), want)
+	}
+}
+
+// TestCorrelationIDKept: a publish with a correlation ID keeps it, inside a
+// span, and its spans carry it.
+func TestCorrelationIDKept(t *testing.T) {
+	a := newCorrelationApp(t)
+	id := bus.NewCorrelationID()
+	ctx, span := a.caller.Start(bus.WithCorrelationID(context.Background(), id), "request")
+	defer span.End()
+	if err := a.orders.Publish(ctx, Order{ID: "o2"}); err != nil {
+		t.Fatal(err)
+	}
+	send, proc := only(t, a.rec.Ended(), "send orders"), only(t, a.rec.Ended(), "process orders")
+	if a.seen != id || conversation(send) != id.String() || conversation(proc) != id.String() {
+		t.Errorf("correlation ID %s, spans' %q and %q, want the publisher's %s", a.seen, conversation(send), conversation(proc), id)
+	}
+}
+
+// TestCorrelationIDStraightThroughBus: a publish through the *bus.Bus has
+// no send span, its handler's span is a child of the caller's, and it
+// keeps the bus's own correlation ID.
+func TestCorrelationIDStraightThroughBus(t *testing.T) {
+	a := newCorrelationApp(t)
+	topic, err := bus.NewTopic[Order](a.bus, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, span := a.caller.Start(context.Background(), "request")
+	defer span.End()
+	if err := topic.PublishSync(ctx, Order{ID: "o3"}); err != nil {
+		t.Fatal(err)
+	}
+	if spans := a.rec.Ended(); len(spans) != 1 {
+		t.Fatalf("%d spans, want the handler's only: %v", len(spans), spans)
+	}
+	proc := only(t, a.rec.Ended(), "process orders")
+	if proc.Parent().SpanID() != span.SpanContext().SpanID() {
+		t.Errorf("process span's parent %s, want the caller's span %s", proc.Parent().SpanID(), span.SpanContext().SpanID())
+	}
+	if a.seen.IsZero() || a.seen == bus.CorrelationID(span.SpanContext().TraceID()) {
+		t.Errorf("correlation ID %s, want the bus's own, not the trace ID", a.seen)
+	}
 }
 
 // TestCorrelationIDUnsampled: the rule holds when the provider samples
