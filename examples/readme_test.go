@@ -69,6 +69,7 @@ func TestREADMEShowsTheCode(t *testing.T) {
 		{"the email registration", "app/handlers.go", "func newEmail", "\n}\n", false},
 		{"the dead-letter handler", "app/handlers.go", "func newDeadLetters", "\n}\n", false},
 		{"testing with fxtest", "app/app_test.go", "func startApp(", "\n}\n", false},
+		{"tracing", "app/trace.go", "return fx.Options(\n\t\totelfxbus.Module,", "\n\t)\n", true},
 		{"fxtest example", "../fxtest/example_test.go", "func TestValidator(", "\n}\n", false},
 		{"metrics table", "../metrics/METRICS.md", "| name ", "\n\n", false},
 		{"labels table", "../metrics/METRICS.md", "| label | values |", "\n\n", false},
@@ -108,7 +109,7 @@ func loadAPI(t *testing.T) api {
 	t.Helper()
 	a := api{names: map[string]bool{}, members: map[string]bool{}, types: map[string]bool{}}
 	pkgs := map[string]string{"fxbus": "..", "bus": "../bus", "handlers": "../handlers",
-		"lifecycle": "../lifecycle", "metrics": "../metrics", "fxtest": "../fxtest"}
+		"lifecycle": "../lifecycle", "metrics": "../metrics", "fxtest": "../fxtest", "otelfxbus": "../otelfxbus"}
 	fset := token.NewFileSet()
 	for pkg, dir := range pkgs {
 		entries, err := os.ReadDir(dir)
@@ -174,7 +175,7 @@ func recvType(e ast.Expr) string {
 }
 
 var (
-	qualified = regexp.MustCompile(`\b(fxbus|bus|handlers|lifecycle|metrics|fxtest)\.([A-Z]\w*)(?:\[[^\]]*\])?(?:\.([A-Z]\w*))?`)
+	qualified = regexp.MustCompile(`\b(fxbus|bus|handlers|lifecycle|metrics|fxtest|otelfxbus)\.([A-Z]\w*)(?:\[[^\]]*\])?(?:\.([A-Z]\w*))?`)
 	member    = regexp.MustCompile("`([A-Z]\\w*)\\.([A-Z]\\w*)")
 )
 

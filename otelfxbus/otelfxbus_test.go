@@ -117,9 +117,10 @@ func TestChainIsOneTrace(t *testing.T) {
 	}
 }
 
-// TestErrorAndPanicRecorded: a failed attempt's span has status Error and
-// the error as an event; a panic too, with its stack; a retried message has
-// one span per attempt, numbered.
+// TestErrorAndPanicRecorded: a failed attempt's span has status Error, the
+// error as an event and its Go type as error.type; a panic too, with its
+// stack and error.type "panic"; a retried message has one span per
+// attempt, numbered.
 func TestErrorAndPanicRecorded(t *testing.T) {
 	rec, tracing := recorder(t)
 	var orders fxbus.Publisher[Order]
@@ -146,7 +147,8 @@ func TestErrorAndPanicRecorded(t *testing.T) {
 		t.Fatalf("%d spans of the failing handler (want 2 attempts), %d of the panicking one (want 1)", len(failing), len(panicking))
 	}
 	for i, s := range failing {
-		if s.Status().Code != codes.Error || len(s.Events()) != 1 || attr(s, "messaging.fxbus.attempt").AsInt64() != int64(i+1) {
+		if s.Status().Code != codes.Error || len(s.Events()) != 1 || attr(s, "messaging.fxbus.attempt").AsInt64() != int64(i+1) ||
+			attr(s, semconv.ErrorTypeKey).AsString() != "*errors.errorString" {
 			t.Errorf("failing attempt %d: status %v, events %v, attributes %v", i+1, s.Status(), s.Events(), s.Attributes())
 		}
 	}

@@ -49,6 +49,7 @@ type settings struct {
 	Duration time.Duration // how long to run; 0: until SIGINT or SIGTERM
 	LogLevel zapcore.Level
 	Bridge   bridgeSettings // NATS JetStream across processes; off by default
+	Trace    bool           // write every span to stdout (OpenTelemetry)
 
 	InventoryWorkers int           // members of the inventory queue group
 	AnalyticsBuffer  int           // the analytics feed's queue (DropOldest)

@@ -56,6 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	app := fx.New(
 		coreOptions(s, logger),
 		bridgeOptions(s.Bridge, share),
+		traceOptions(s.Trace, out),
 		serveOptions(),
 		trafficOptions(out),
 		fx.Populate(&p.b, &p.st, &p.api, &p.srv, &p.tr),
@@ -158,7 +159,9 @@ order, handlers with different slow-subscriber policies (block, a queue group
 with an ordering key, drop-oldest, retries and dead letters, a chain of
 events), /metrics and /debug/fxbus. A built-in traffic generator posts orders
 to it; a line a second shows the bus's counters, and at the end a table shows
-that nothing queued was lost at shutdown.
+that nothing queued was lost at shutdown. With -trace it also writes the
+OpenTelemetry spans of every publish and handler call to stdout, one line of
+JSON per span: add -rate 1 to keep the output readable.
 
 Flags:
 `
@@ -183,6 +186,7 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 	fs.StringVar(&s.Addr, "addr", s.Addr, "`host:port` for the HTTP server; port 0 picks a free port")
 	fs.TextVar(&s.LogLevel, "log", s.LogLevel, "log `level` on stderr: debug, info, warn or error")
 	s.Bridge.register(fs)
+	fs.BoolVar(&s.Trace, "trace", s.Trace, "write every span of the bus (OpenTelemetry) to stdout, a line of JSON each; -rate 1 keeps the output readable")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return s, err

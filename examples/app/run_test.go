@@ -139,7 +139,7 @@ func TestFlags(t *testing.T) {
 		if err := run(context.Background(), []string{"-help"}, &stdout, &stderr); err != nil {
 			t.Fatalf("run -help: %v", err)
 		}
-		for _, want := range []string{"Usage: app [flags]", "-duration", "-rate", "-addr host:port", "-log level", "0 runs until Ctrl-C"} {
+		for _, want := range []string{"Usage: app [flags]", "-duration", "-rate", "-addr host:port", "-log level", "0 runs until Ctrl-C", "-trace", "-rate 1 keeps the output readable"} {
 			if !strings.Contains(stderr.String(), want) {
 				t.Errorf("usage lacks %q:\n%s", want, stderr.String())
 			}
@@ -156,6 +156,10 @@ func TestFlags(t *testing.T) {
 		{[]string{"-log", "loud"}, `invalid value "loud" for flag -log`, true},
 		{[]string{"extra"}, `unexpected argument "extra"`, true},
 		{[]string{"-addr", "127.0.0.1:99999", "-rate", "0"}, "listen on -addr 127.0.0.1:99999", false},
+		{[]string{"-trace=maybe"}, `invalid boolean value "maybe" for -trace`, true},
+		// The start fails after the TracerProvider was built: the rollback
+		// shuts it down (TestMain's leak check fails otherwise).
+		{[]string{"-trace", "-addr", "127.0.0.1:99999", "-rate", "0"}, "listen on -addr 127.0.0.1:99999", false},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
