@@ -17,6 +17,7 @@ import (
 	"github.com/fxbus/fxbus/handlers"
 	"github.com/fxbus/fxbus/internal/decl"
 	"github.com/fxbus/fxbus/internal/fxgroup"
+	"github.com/fxbus/fxbus/internal/observe"
 	"github.com/fxbus/fxbus/internal/quote"
 	"github.com/fxbus/fxbus/internal/source"
 	"github.com/fxbus/fxbus/lifecycle"
@@ -218,10 +219,10 @@ type runIn struct {
 	Metrics    *metrics.Metrics
 	Settings   settings
 	Log        *lifecycle.Log
-	Registerer prometheus.Registerer   `optional:"true"`
-	Handlers   []handlers.Registration `group:"fxbus.handlers"`
-	Topics     []decl.Declaration      `group:"fxbus.topics"`
-	Instrument *Instrumentation        `optional:"true"`
+	Registerer prometheus.Registerer    `optional:"true"`
+	Handlers   []handlers.Registration  `group:"fxbus.handlers"`
+	Topics     []decl.Declaration       `group:"fxbus.topics"`
+	Instrument *observe.Instrumentation `optional:"true"`
 
 	// Registrations provided with plain fx.Provide: nothing subscribes
 	// them, so run fails with the fix.
@@ -371,7 +372,7 @@ func NamedTopic[T any](name, fxName string) fx.Option {
 func topicOptions[T any](name, what, at string, results ...fx.Annotation) fx.Option {
 	annotations := append([]fx.Annotation{fx.ParamTags(`optional:"true"`, `optional:"true"`, `group:"`+topicGroup+`"`, `optional:"true"`)}, results...)
 	return fx.Options(
-		fx.Provide(fx.Annotate(func(b *bus.Bus, g *startGate, decls []decl.Declaration, in *Instrumentation) (Publisher[T], error) {
+		fx.Provide(fx.Annotate(func(b *bus.Bus, g *startGate, decls []decl.Declaration, in *observe.Instrumentation) (Publisher[T], error) {
 			p, err := newPublisher[T](b, g, name, what, decls)
 			if err != nil {
 				return nil, err

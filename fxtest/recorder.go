@@ -78,7 +78,7 @@ func (r *Recorder[T]) subscribe(app *App) error {
 		return err
 	}
 	// The subscription lives as long as the bus: its Close ends it.
-	if _, err := reg.Subscribe(context.Background(), app.bus, handlers.Env{}); err != nil {
+	if _, err := reg.Subscribe(context.Background(), app.bus); err != nil {
 		return fmt.Errorf("%s: %w", r, err)
 	}
 	return nil

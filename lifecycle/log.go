@@ -10,7 +10,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fxbus/fxbus/bus"
-	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/observe"
 )
 
 // DefaultLogInterval is how often at most a Log writes a warning or error
@@ -213,7 +213,7 @@ func (g *Log) ended(e bus.EndEvent) {
 // that will be retried cost a level check. The observer is nil when the
 // logger writes nothing, so that calls are not observed for nothing.
 // Combine it with other observers using Observers.
-func (g *Log) Observer() handlers.Observer {
+func (g *Log) Observer() observe.Observer {
 	if !g.enabled() {
 		return nil
 	}
@@ -222,7 +222,7 @@ func (g *Log) Observer() handlers.Observer {
 
 type logObserver struct{ g *Log }
 
-func (o logObserver) Bind(topic, subscriber string) handlers.CallObserver {
+func (o logObserver) Bind(topic, subscriber string) observe.CallObserver {
 	lim := func(event string) *limit {
 		return o.g.limit(limitKey{event: event, pattern: topic, subscriber: subscriber})
 	}
@@ -250,22 +250,22 @@ type line struct {
 // and where the message went when the handler gave up on it (but for a
 // panic whose message was dead-lettered or discarded: the panic's line
 // says so).
-func (c *callLog) lines(call handlers.Call) []line {
+func (c *callLog) lines(call observe.Call) []line {
 	var out []line
-	panicked := call.Outcome == handlers.OutcomePanic
+	panicked := call.Outcome == observe.OutcomePanic
 	if panicked {
 		out = append(out, line{zapcore.ErrorLevel, "fxbus: handler panicked", c.panics})
 	}
 	switch call.Fate {
-	case handlers.FateDeadLetterUnread:
+	case observe.FateDeadLetterUnread:
 		out = append(out, line{zapcore.ErrorLevel, "fxbus: dead letter that nobody reads: nothing subscribes to its topic, so the message is lost", c.unread})
-	case handlers.FateDeadLetterFailed:
+	case observe.FateDeadLetterFailed:
 		out = append(out, line{zapcore.ErrorLevel, "fxbus: dead letter could not be published, so the message is lost", c.lost})
-	case handlers.FateDeadLettered:
+	case observe.FateDeadLettered:
 		if !panicked {
 			out = append(out, line{zapcore.WarnLevel, "fxbus: message dead-lettered", c.dead})
 		}
-	case handlers.FateDiscarded:
+	case observe.FateDiscarded:
 		if !panicked {
 			out = append(out, line{zapcore.WarnLevel, "fxbus: handler failed", c.failed})
 		}
@@ -273,8 +273,8 @@ func (c *callLog) lines(call handlers.Call) []line {
 	return out
 }
 
-func (c *callLog) Observe(call handlers.Call) {
-	if call.Err == nil || (call.Fate == handlers.FateRetried && call.Outcome != handlers.OutcomePanic) {
+func (c *callLog) Observe(call observe.Call) {
+	if call.Err == nil || (call.Fate == observe.FateRetried && call.Outcome != observe.OutcomePanic) {
 		return
 	}
 	for _, l := range c.lines(call) {
@@ -296,7 +296,7 @@ func (c *callLog) Observe(call handlers.Call) {
 }
 
 // fields describes a call for its log lines.
-func (c *callLog) fields(call handlers.Call, held uint64) []zap.Field {
+func (c *callLog) fields(call observe.Call, held uint64) []zap.Field {
 	fields := make([]zap.Field, 0, 10)
 	topic, _ := bus.TopicFrom(call.Ctx)
 	if topic == "" {

@@ -16,6 +16,7 @@ import (
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
 	"github.com/fxbus/fxbus/internal/decl"
+	"github.com/fxbus/fxbus/internal/observe"
 	"github.com/fxbus/fxbus/internal/quote"
 )
 
@@ -42,18 +43,20 @@ type Options struct {
 	// return and for the hooks that stop after the bus.
 	DrainTimeout time.Duration
 
-	// Observer, when set, also sees every handler call, after the Log's
-	// (fxbus.Module passes the metrics' observer here when the app has a
-	// prometheus.Registerer; tracing and tests use it too).
-	Observer handlers.Observer
+	// Observer, when set, also sees every handler call, after the Log's:
+	// pass a *metrics.Metrics' Observer() (fxbus.Module does so when the
+	// app has a prometheus.Registerer).
+	Observer observe.Observer
 
-	// Wait, when set, replaces the wait between a handler's attempts (see
-	// handlers.Env). Nil waits on a real timer.
+	// Wait, when set, replaces the wait between a handler's attempts: it
+	// waits d, or until ctx ends and then returns ctx's error. Tests use it
+	// to retry at once. Nil waits on a real timer.
 	Wait func(ctx context.Context, d time.Duration) error
 
-	// Interceptor, when set, wraps every attempt of every handler (see
-	// handlers.Env): tracing.
-	Interceptor handlers.Interceptor
+	// Interceptor, when set, wraps every attempt of every handler: pass
+	// the Handlers of an otelfxbus.Tracing's Instrumentation() for a span
+	// per attempt.
+	Interceptor observe.Interceptor
 }
 
 // Runner subscribes an app's handlers to a bus at Start and shuts the bus
@@ -138,11 +141,11 @@ func (r *Runner) Start(ctx context.Context) error {
 	if err := r.declare(); err != nil {
 		return r.fail(ctx, err)
 	}
-	env := handlers.Env{Observer: Observers(r.opts.Log.Observer(), r.opts.Observer), Wait: r.opts.Wait, Interceptor: r.opts.Interceptor}
+	env := observe.Env{Observer: observe.Observers(r.opts.Log.Observer(), r.opts.Observer), Wait: r.opts.Wait, Interceptor: r.opts.Interceptor}
 	for _, reg := range r.regs {
 		// The subscription lives until Stop closes the bus, not as long as
 		// the start context.
-		s, err := reg.Subscribe(context.Background(), r.b, env)
+		s, err := reg.Subscribe(observe.WithEnv(context.Background(), env), r.b)
 		if err != nil {
 			return r.fail(ctx, fmt.Errorf("lifecycle: start: %w", err))
 		}

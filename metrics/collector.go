@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fxbus/fxbus/bus"
-	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/observe"
 )
 
 const (
@@ -24,24 +24,24 @@ const (
 const ReasonDeadLetterUnhandled = "dead-letter-unhandled"
 
 // labelThen is the label of fxbus_handler_failures_total: what became of the
-// message after the failed call (handlers.Fate).
+// message after the failed call (observe.Fate).
 const labelThen = "then"
 
 // outcomeLabels are the values of the outcome label, indexed by
-// handlers.Outcome.
+// observe.Outcome.
 var outcomeLabels = func() []string {
 	var l []string
-	for o := handlers.Outcome(0); o.String() != "unknown"; o++ {
+	for o := observe.Outcome(0); o.String() != "unknown"; o++ {
 		l = append(l, o.String())
 	}
 	return l
 }()
 
-// thenLabels are the values of the then label, indexed by handlers.Fate:
+// thenLabels are the values of the then label, indexed by observe.Fate:
 // "" for FateHandled, which is no failure.
 var thenLabels = func() []string {
 	l := []string{""}
-	for f := handlers.FateRetried; f.String() != "unknown"; f++ {
+	for f := observe.FateRetried; f.String() != "unknown"; f++ {
 		l = append(l, f.String())
 	}
 	return l

@@ -12,7 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/fxbus/fxbus/bus"
-	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/observe"
 	"github.com/fxbus/fxbus/metrics"
 )
 
@@ -48,7 +48,7 @@ func Example() {
 // The observer feeds the handler duration histogram and the handler
 // counters: a call that panicked counts as a panic, and what became of the
 // message (here: retried) counts on its own. The handlers package binds
-// the observer once per subscription (through handlers.Env); here it is
+// the observer once per subscription (through observe.Env); here it is
 // driven by hand.
 func ExampleMetrics_Observer() {
 	b := bus.New()
@@ -60,8 +60,8 @@ func ExampleMetrics_Observer() {
 	defer m.Close()
 
 	calls := m.Observer().Bind("orders.created", "billing")
-	calls.Observe(handlers.Call{Duration: 5 * time.Millisecond, Outcome: handlers.OutcomePanic, Fate: handlers.FateRetried, Attempt: 1})
-	calls.Observe(handlers.Call{Duration: 50 * time.Millisecond, Outcome: handlers.OutcomeOK, Attempt: 2})
+	calls.Observe(observe.Call{Duration: 5 * time.Millisecond, Outcome: observe.OutcomePanic, Fate: observe.FateRetried, Attempt: 1})
+	calls.Observe(observe.Call{Duration: 50 * time.Millisecond, Outcome: observe.OutcomeOK, Attempt: 2})
 
 	printNonZero(reg)
 	_ = b.Close(context.Background())

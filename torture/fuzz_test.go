@@ -403,7 +403,7 @@ func FuzzHandlerOptions(f *testing.F) {
 			return
 		}
 		b := fuzzBus(t)
-		s, err := reg.Subscribe(context.Background(), b, handlers.Env{})
+		s, err := reg.Subscribe(context.Background(), b)
 		if err != nil {
 			// A dead-letter topic that is the handler's own topic carries
 			// the wrong type: an error, named, not a panic.
