@@ -77,7 +77,7 @@ func TestLogRateLimit(t *testing.T) {
 		t.Errorf("a shutdown drop wrote %d lines, want 0", n)
 	}
 
-	clock.Add(DefaultLogInterval - time.Nanosecond)
+	clock.Add(defaultLogInterval - time.Nanosecond)
 	drop("a", bus.ReasonFull)
 	if n := len(lines()); n != 0 {
 		t.Errorf("a drop before the interval ended wrote %d lines", n)
@@ -92,7 +92,7 @@ func TestLogRateLimit(t *testing.T) {
 	for range 5 {
 		drop("a", bus.ReasonFull)
 	}
-	g.Flush()
+	g.flush()
 	got = lines()
 	if len(got) != 1 || got[0].Message != "fxbus: log lines suppressed by the rate limit" {
 		t.Fatalf("Flush wrote %v", got)
@@ -100,7 +100,7 @@ func TestLogRateLimit(t *testing.T) {
 	if f := got[0].ContextMap(); f["event"] != "dropped" || f["subscriber"] != "a" || f["reason"] != "full" || f["suppressed"] != uint64(5) {
 		t.Errorf("Flush line fields %v", f)
 	}
-	g.Flush()
+	g.flush()
 	if n := len(lines()); n != 0 {
 		t.Errorf("a second Flush wrote %d lines", n)
 	}
@@ -165,7 +165,7 @@ func TestLogObserver(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g, logs, _ := newTestLog(zapcore.DebugLevel)
-			g.Observer().Bind("orders", "saver").Observe(tc.call)
+			g.observer().Bind("orders", "saver").Observe(tc.call)
 			var got []string
 			for _, e := range logs.AllUntimed() {
 				got = append(got, e.Level.String()+" "+e.Message)
@@ -203,7 +203,7 @@ func TestLogPanicStackOnce(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	g := NewLog(zap.New(core, zap.AddStacktrace(zapcore.ErrorLevel)))
 	pe := &bus.PanicError{Value: "boom", Stack: []byte("goroutine 7 [running]:\nshop.(*Saver).Handle()\n\tsaver.go:12")}
-	g.Observer().Bind("orders", "saver").Observe(observe.Call{
+	g.observer().Bind("orders", "saver").Observe(observe.Call{
 		Ctx: context.Background(), Outcome: observe.OutcomePanic, Fate: observe.FateDiscarded, Err: pe, Attempt: 1})
 	got := logs.AllUntimed()
 	if len(got) != 1 {
@@ -254,7 +254,7 @@ func levelOf(es []observer.LoggedEntry) string {
 // were subscribed; other topics' unrouted messages are not.
 func TestLogUnrouted(t *testing.T) {
 	g, logs, clock := newTestLog(zapcore.DebugLevel)
-	g.Watch([]string{"orders.placed", "jobs"})
+	g.watch([]string{"orders.placed", "jobs"})
 	h := g.Hooks()
 	for range 3 {
 		h.Unrouted("orders.placed")
@@ -266,13 +266,13 @@ func TestLogUnrouted(t *testing.T) {
 		t.Fatalf("before the start: %v, want one warning for orders.placed that says it came before the handlers", got)
 	}
 	g.setSubscribed(true)
-	clock.Add(DefaultLogInterval)
+	clock.Add(defaultLogInterval)
 	h.Unrouted("orders.placed")
 	got = logs.TakeAll()
 	if len(got) != 1 || !strings.Contains(got[0].Message, "their subscriptions have ended") || got[0].ContextMap()["suppressed"] != uint64(2) {
 		t.Fatalf("after the start: %v, want one warning with suppressed=2", got)
 	}
-	g.Watch(nil)
+	g.watch(nil)
 	h.Unrouted("jobs")
 	if got := logs.TakeAll(); len(got) != 0 {
 		t.Errorf("after Watch(nil): %v, want nothing", got)
@@ -281,12 +281,12 @@ func TestLogUnrouted(t *testing.T) {
 
 func TestLogObserverRateLimit(t *testing.T) {
 	g, logs, clock := newTestLog(zapcore.DebugLevel)
-	obs := g.Observer().Bind("orders", "saver")
+	obs := g.observer().Bind("orders", "saver")
 	call := observe.Call{Ctx: context.Background(), Outcome: observe.OutcomePanic, Fate: observe.FateRetried, Err: &bus.PanicError{Value: 1}, Attempt: 1}
 	for range 50 {
 		obs.Observe(call)
 	}
-	clock.Add(DefaultLogInterval)
+	clock.Add(defaultLogInterval)
 	obs.Observe(call)
 	got := logs.AllUntimed()
 	if len(got) != 2 || got[1].ContextMap()["suppressed"] != uint64(49) {
@@ -304,7 +304,7 @@ func TestLogTopicFromContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obs := g.Observer().Bind("orders.*", "h")
+	obs := g.observer().Bind("orders.*", "h")
 	sub, err := bus.Handle(ctx, b, "orders.*", func(ctx context.Context, v int) error {
 		obs.Observe(observe.Call{Ctx: ctx, Outcome: observe.OutcomeError, Fate: observe.FateDiscarded, Err: errors.New("x"), Attempt: 1})
 		return nil
@@ -333,18 +333,18 @@ func TestLogNop(t *testing.T) {
 		if h := g.Hooks(); h.Dropped != nil || h.Ended != nil {
 			t.Errorf("%s: Hooks are set", name)
 		}
-		if o := g.Observer(); o != nil {
+		if o := g.observer(); o != nil {
 			t.Errorf("%s: Observer is %v, want nil", name, o)
 		}
-		if g.Logger() == nil {
+		if g.logger() == nil {
 			t.Errorf("%s: nil Logger", name)
 		}
-		g.Flush()
+		g.flush()
 	}
 	// A logger at error level still gets panics, not drops.
 	g, logs, _ := newTestLog(zapcore.ErrorLevel)
 	g.Hooks().Dropped(bus.DropEvent{Topic: "t", Pattern: "t", Subscriber: "s", Reason: bus.ReasonFull})
-	g.Observer().Bind("t", "s").Observe(observe.Call{Ctx: context.Background(), Outcome: observe.OutcomePanic, Err: &bus.PanicError{}, Attempt: 1})
+	g.observer().Bind("t", "s").Observe(observe.Call{Ctx: context.Background(), Outcome: observe.OutcomePanic, Err: &bus.PanicError{}, Attempt: 1})
 	if got := logs.AllUntimed(); len(got) != 1 || got[0].Level != zapcore.ErrorLevel {
 		t.Errorf("at error level: %v", got)
 	}

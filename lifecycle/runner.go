@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"go.uber.org/fx"
 	"go.uber.org/zap"
 
 	"github.com/fxbus/fxbus/bus"
@@ -60,7 +59,8 @@ type Options struct {
 }
 
 // Runner subscribes an app's handlers to a bus at Start and shuts the bus
-// down at Stop. Its methods fit fx.Hook; see Hook.
+// down at Stop. In an fx app, fxbus.Module runs one; without fx, call Start
+// before publishing and Stop at the end.
 type Runner struct {
 	b    *bus.Bus
 	regs []handlers.Registration
@@ -88,8 +88,8 @@ func New(b *bus.Bus, regs []handlers.Registration, opts Options) *Runner {
 			topics = append(topics, r.Topic())
 		}
 	}
-	opts.Log.Watch(topics)
-	return &Runner{b: b, regs: regs, opts: opts, log: opts.Log.Logger()}
+	opts.Log.watch(topics)
+	return &Runner{b: b, regs: regs, opts: opts, log: opts.Log.logger()}
 }
 
 // sortRegistrations sorts regs by topic, then name (then type and source),
@@ -113,15 +113,6 @@ func typeString(t reflect.Type) string {
 	return t.String()
 }
 
-// Hook returns the fx hook that runs Start and Stop. Append it from the fx
-// invoke that consumes the handler group, never from the bus's constructor:
-// fx stops hooks in reverse order, so components built after that invoke
-// (publishers, servers) then stop before the bus, and what the handlers
-// depend on (built before it) stops after the bus has drained.
-func (r *Runner) Hook() fx.Hook {
-	return fx.Hook{OnStart: r.Start, OnStop: r.Stop}
-}
-
 // Start declares the topics and subscribes every handler, in order of topic
 // and name. Before it subscribes anything it checks every handler's topic:
 // a name that breaks the naming rules, or a topic that nothing declared, is
@@ -141,7 +132,7 @@ func (r *Runner) Start(ctx context.Context) error {
 	if err := r.declare(); err != nil {
 		return r.fail(ctx, err)
 	}
-	env := observe.Env{Observer: observe.Observers(r.opts.Log.Observer(), r.opts.Observer), Wait: r.opts.Wait, Interceptor: r.opts.Interceptor}
+	env := observe.Env{Observer: observe.Observers(r.opts.Log.observer(), r.opts.Observer), Wait: r.opts.Wait, Interceptor: r.opts.Interceptor}
 	for _, reg := range r.regs {
 		// The subscription lives until Stop closes the bus, not as long as
 		// the start context.
@@ -225,7 +216,7 @@ func (r *Runner) fail(ctx context.Context, err error) error {
 	if cerr := r.b.Close(ctx); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("lifecycle: closing the bus after a failed start: %w", cerr))
 	}
-	r.opts.Log.Flush()
+	r.opts.Log.flush()
 	return err
 }
 
@@ -273,7 +264,7 @@ func (r *Runner) Stop(ctx context.Context) error {
 	defer cancel()
 	err := r.b.Close(dctx)
 	r.subs = nil
-	r.opts.Log.Flush()
+	r.opts.Log.flush()
 	var se *bus.ShutdownError
 	if errors.As(err, &se) {
 		log := r.log.Warn // publishes that raced with the close

@@ -242,7 +242,7 @@ func TestRunnerHook(t *testing.T) {
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
 	r := New(b, regs, Options{Log: NewLog(zap.New(core))})
-	lc.Append(r.Hook())
+	lc.Append(fx.Hook{OnStart: r.Start, OnStop: r.Stop})
 	// The publisher, built after.
 	lc.Append(fx.StopHook(func() { order = append(order, "publisher"); close(gate) }))
 
