@@ -80,7 +80,7 @@ type Config struct {
 	// DefaultPolicy is the slow-subscriber policy of subscriptions that set
 	// none. The zero Policy is bus.Block(). In YAML or JSON configuration it
 	// reads as text: "block", "block:2s", "drop-newest", "drop-oldest" or
-	// "disconnect:N" (see bus.ParsePolicy).
+	// "disconnect:N" (see bus.Policy's UnmarshalText).
 	DefaultPolicy bus.Policy
 
 	// Synchronous makes Publish wait until every handler has handled the
@@ -115,7 +115,7 @@ func (c Config) validate() error {
 	if c.DefaultBuffer < 0 {
 		return fmt.Errorf("fxbus: Config.DefaultBuffer is %d: use a positive size, or 0 for bus.DefaultBuffer", c.DefaultBuffer)
 	}
-	if err := bus.ValidatePolicy(c.DefaultPolicy); err != nil {
+	if _, err := bus.CheckSubscribeOptions(bus.WithPolicy(c.DefaultPolicy)); err != nil {
 		return fmt.Errorf("fxbus: Config.DefaultPolicy: %w", err)
 	}
 	if c.DrainTimeout < 0 {
