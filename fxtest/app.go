@@ -194,12 +194,8 @@ func New(tb TB, opts ...fx.Option) *App {
 	all = append(all, fx.Populate(&a.bus))
 	a.app = fx.New(all...)
 	if err := a.app.Err(); err != nil {
-		if addModule && conflict(err) {
-			// The options do provide a bus, but have another error that made
-			// the probe fail: report that one.
-			if own := fx.ValidateApp(fx.NopLogger, fx.Options(opts...)); own != nil {
-				err = own
-			}
+		if addModule {
+			err = ownError(opts, err)
 		}
 		live.remove(a) // nothing runs: no leak check waits for it
 		tb.Errorf("fxtest.New: the app did not build: %v", err)
@@ -243,10 +239,22 @@ func providesBus(opts []fx.Option) bool {
 	return fx.ValidateApp(fx.NopLogger, fx.Options(opts...), fx.Invoke(func(*bus.Bus) {})) == nil
 }
 
-// conflict reports whether err says that a *bus.Bus was provided twice.
-func conflict(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "*bus.Bus") && strings.Contains(s, "already provided")
+// ownError chooses what to report when opts with fxbus.Module did not
+// build (err), by trial builds rather than by reading fx's error: if opts
+// fail even when a stand-in *bus.Bus is added to them, either they provide
+// a bus themselves (the stand-in is a second one, as fxbus.Module was), or
+// they have an error that the module would not cure; either way their own
+// error, without the module, is the one to fix. If the stand-in cures them,
+// the module is what clashed with them, and err says how.
+func ownError(opts []fx.Option, err error) error {
+	standIn := fx.Supply(new(bus.Bus))
+	if fx.ValidateApp(fx.NopLogger, fx.Options(opts...), standIn) == nil {
+		return err
+	}
+	if own := fx.ValidateApp(fx.NopLogger, fx.Options(opts...)); own != nil {
+		return own
+	}
+	return err
 }
 
 // Bus returns the app's bus, for Stats, WaitIdle or bus.NewTopic. It is nil

@@ -1,5 +1,11 @@
 // Package fxtest tests apps built on fxbus deterministically: no sleeps, no
-// flaky waits. It is to fxbus what go.uber.org/fx/fxtest is to fx.
+// flaky waits. For an fx app without the bus, reach for go.uber.org/fx/fxtest
+// instead; a test that needs both imports this one under another name:
+//
+//	import (
+//		"go.uber.org/fx/fxtest"
+//		busfxtest "github.com/fxbus/fxbus/fxtest"
+//	)
 //
 // New builds the app from the test's fx options and fxbus.Module, with the
 // bus in synchronous mode, starts it, and stops it when the test ends,
@@ -23,8 +29,8 @@
 // publishes to a subscription of its own chain; see bus.Topic.PublishSync).
 // RequirePublish fails the test when a handler fails. With the Async option
 // the bus runs as in production; App.WaitIdle, Recorder.WaitN and the test
-// doubles' WaitN then wait for the handlers, each within a deadline
-// (DefaultTimeout, or the Timeout option).
+// doubles' WaitN(app, n) then wait for the handlers, each within the app's
+// deadline (DefaultTimeout, or the Timeout option).
 //
 // # Retries without waiting
 //
@@ -48,7 +54,8 @@
 // their calls, with correlation ID and attempt number: Spy succeeds, Flaky
 // fails its first n calls (to test handlers.Retry and dead letters), and
 // Blocker holds each call until the test releases it, reporting its start
-// on a channel (to test slow-subscriber policies and shutdown).
+// on a channel (to test slow-subscriber policies and shutdown). Spy and
+// Blocker are ready as zero values: new(fxtest.Spy[Order]).
 //
 // # Leaked goroutines
 //

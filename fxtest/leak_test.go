@@ -38,14 +38,14 @@ func leakyApp(tb fxtest.TB, release <-chan struct{}, opts ...fx.Option) *fxtest.
 // busyApp starts an asynchronous app on tb and publishes to it, so that its
 // bus has a worker goroutine (parked until the bus closes).
 func busyApp(tb fxtest.TB, opts ...fx.Option) *fxtest.App {
-	spy := fxtest.NewSpy[Job]()
+	spy := new(fxtest.Spy[Job])
 	app := fxtest.New(tb, append(opts,
 		fxtest.Async(),
 		fxbus.Topic[Job]("jobs"),
 		handlers.Supply(handlers.Register[Job]("jobs", spy)),
 	)...)
 	fxtest.RequirePublish(app, "jobs", Job{N: 1})
-	spy.WaitN(tb, 1)
+	spy.WaitN(app, 1)
 	return app
 }
 
@@ -147,7 +147,7 @@ func TestLeakCheckEnclosingApp(t *testing.T) {
 			var parentApp *fxtest.App
 			parent.run(t, func(tb fxtest.TB) {
 				parentApp = fxtest.New(tb, fxtest.Async(), fxbus.Topic[Job]("jobs"),
-					handlers.Supply(handlers.Register[Job]("jobs", fxtest.NewSpy[Job]())))
+					handlers.Supply(handlers.Register[Job]("jobs", new(fxtest.Spy[Job]))))
 			})
 			sub.run(t, func(tb fxtest.TB) { fxtest.New(tb); sinceSub = goleak.IgnoreCurrent() })
 			parent.run(t, func(tb fxtest.TB) { fxtest.RequirePublish(parentApp, "jobs", Job{}) })
@@ -186,7 +186,7 @@ func TestLeakCheckSameTest(t *testing.T) {
 	ftb := newFakeTB(t.Name())
 	ftb.run(t, func(tb fxtest.TB) {
 		first := fxtest.New(tb, fxtest.Async(), fxbus.Topic[Job]("jobs"),
-			handlers.Supply(handlers.Register[Job]("jobs", fxtest.NewSpy[Job]())))
+			handlers.Supply(handlers.Register[Job]("jobs", new(fxtest.Spy[Job]))))
 		fxtest.New(tb)
 		fxtest.RequirePublish(first, "jobs", Job{}) // a worker of the first app, after the second's New
 	})
