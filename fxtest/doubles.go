@@ -141,7 +141,6 @@ func (f *Flaky[T]) Handle(ctx context.Context, v T) error {
 	return f.add(ctx, v, nil)
 }
 
-
 // Blocker is a handler of T whose calls block until the test releases them,
 // to test slow-subscriber policies and shutdown. Each call first reports its
 // value on Started, then waits for Release or ReleaseAll; it returns nil when
