@@ -60,20 +60,22 @@
 // # Leaked goroutines
 //
 // When the app has stopped, New's cleanup fails the test if a goroutine
-// started since New is still running (go.uber.org/goleak; turn it off with
-// NoLeakCheck, ignore known goroutines with LeakCheck). Parallel tests
-// share one process, so another app's goroutines would look like this one's
-// leaks: the check waits for the fxtest apps running in parallel to stop
-// before it looks, ignores goroutines that run tests, and only logs what it
-// finds while an app of an enclosing test (or of the same test) still runs,
-// since that app's check covers the same goroutines later. Goroutines of
-// parallel tests that do not use fxtest cannot be told apart; see New.
+// that the app started is still running (go.uber.org/goleak; turn it off
+// with NoLeakCheck, ignore known goroutines with LeakCheck). Parallel tests
+// share one process, so the app's goroutines are told from others' by a
+// runtime/pprof label that New sets on its goroutine and that the
+// goroutines started from it inherit: the check looks only at the app's
+// own, waits for no other app, ignores goroutines that run tests, and only
+// logs goroutines that also carry the label of an app made earlier by the
+// same or an enclosing test, whose check covers them later; see New.
 //
 // # Parallel tests
 //
 // Apps, recorders and doubles share nothing, so tests that use them may
-// call t.Parallel (before New). The only package state is the list of
-// running apps that the leak check waits for.
+// call t.Parallel (before New). The only package state is a counter that
+// numbers the apps' labels and, per test name, the labels its apps set, so
+// that a second app of a test, or an app of a subtest, adds its label to
+// the earlier ones.
 //
 // # Outside go test
 //
