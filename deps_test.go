@@ -21,6 +21,7 @@ var layer = map[string]int{
 	"internal/source":     1,
 	"internal/fxgroup":    1,
 	"internal/decl":       2,
+	"internal/broker":     2,
 	"internal/observe":    2,
 	"handlers":            3,
 	"metrics":             3,

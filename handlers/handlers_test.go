@@ -302,18 +302,18 @@ func (a *auditor) Handle(_ context.Context, o order) error {
 
 func TestRegistrationAccessors(t *testing.T) {
 	reg := Register[order]("orders.created", &auditor{})
-	if reg.Topic() != "orders.created" || reg.Type() != reflectType[order]() || reg.Name() != "handlers.auditor" {
-		t.Errorf("got %q %v %q", reg.Topic(), reg.Type(), reg.Name())
+	if reg.Topic() != "orders.created" || reg.typ != reflectType[order]() || reg.Name() != "handlers.auditor" {
+		t.Errorf("got %q %v %q", reg.Topic(), reg.typ, reg.Name())
 	}
-	if !strings.HasPrefix(reg.Source(), "handlers.TestRegistrationAccessors (handlers_test.go:") {
-		t.Errorf("Source = %q", reg.Source())
+	if !strings.HasPrefix(reg.source, "handlers.TestRegistrationAccessors (handlers_test.go:") {
+		t.Errorf("Source = %q", reg.source)
 	}
-	if s := reg.String(); !strings.Contains(s, `"handlers.auditor"`) || !strings.Contains(s, reg.Source()) {
+	if s := reg.String(); !strings.Contains(s, `"handlers.auditor"`) || !strings.Contains(s, reg.source) {
 		t.Errorf("String = %q", s)
 	}
 	fn := RegisterFunc("x", namedHandler)
-	if fn.Name() != "handlers.namedHandler" || !strings.Contains(fn.Source(), "TestRegistrationAccessors") {
-		t.Errorf("RegisterFunc: name %q, source %q", fn.Name(), fn.Source())
+	if fn.Name() != "handlers.namedHandler" || !strings.Contains(fn.source, "TestRegistrationAccessors") {
+		t.Errorf("RegisterFunc: name %q, source %q", fn.Name(), fn.source)
 	}
 	if err := reg.Err(); err != nil {
 		t.Errorf("Err: %v", err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fxbus/fxbus/bus"
+	"github.com/fxbus/fxbus/internal/broker"
 	"github.com/fxbus/fxbus/internal/observe"
 	"github.com/fxbus/fxbus/internal/quote"
 )
@@ -140,8 +141,8 @@ func (a *attempts[T]) observe(ctx context.Context, d time.Duration, err error, a
 
 // failed takes over after the first attempt failed with err.
 func (a *attempts[T]) failed(ctx context.Context, v T, err error, start time.Time) error {
-	if d, ok := brokerFrom(ctx); ok { // the broker retries and dead-letters
-		a.observe(ctx, a.since(start), err, d.attempt, observe.FateRetried, "")
+	if d, ok := broker.From(ctx); ok { // the broker retries and dead-letters
+		a.observe(ctx, a.since(start), err, d.Attempt, observe.FateRetried, "")
 		return err
 	}
 	actx := ctx

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fxbus/fxbus/bus"
+	"github.com/fxbus/fxbus/internal/fxgroup"
 	"github.com/fxbus/fxbus/internal/observe"
 	"github.com/fxbus/fxbus/internal/quote"
 	"github.com/fxbus/fxbus/internal/source"
@@ -26,26 +27,25 @@ type Registration struct {
 	subscribe func(ctx context.Context, b *bus.Bus, env observe.Env) (Subscription, error)
 }
 
+func init() {
+	fxgroup.Describe = func(reg any) fxgroup.Info {
+		r, ok := reg.(Registration)
+		if !ok {
+			return fxgroup.Info{}
+		}
+		return fxgroup.Info{Type: r.typ, Source: r.source, DeadLetters: r.dead}
+	}
+}
+
 // Topic returns the topic name or pattern the handler subscribes to.
 func (r Registration) Topic() string { return r.topic }
-
-// Type returns the message type the handler takes.
-func (r Registration) Type() reflect.Type { return r.typ }
 
 // Name returns the handler's name: the one bus.Name gave, or a name derived from
 // the handler's type or function.
 func (r Registration) Name() string { return r.name }
 
-// TakesDeadLetters reports whether the handler takes DeadLetter values: its
-// topic is a dead-letter topic, which the handlers that give up on messages
-// declare, so an app need not.
-func (r Registration) TakesDeadLetters() bool { return r.dead }
-
-// Source returns where the registration was made (function and file:line),
-// for error messages.
-func (r Registration) Source() string { return r.source }
-
-// String describes the registration for logs and errors.
+// String describes the registration for logs and errors: its name, topic,
+// message type and where it was made (function and file:line).
 func (r Registration) String() string {
 	return fmt.Sprintf("handler %s for %s (%s, registered at %s)", quote.String(r.name), quote.String(r.topic), r.typ, r.source)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
 	"github.com/fxbus/fxbus/internal/decl"
+	"github.com/fxbus/fxbus/internal/fxgroup"
 	"github.com/fxbus/fxbus/internal/observe"
 	"github.com/fxbus/fxbus/internal/quote"
 )
@@ -100,11 +101,14 @@ func sortRegistrations(regs []handlers.Registration) {
 		return cmp.Or(
 			cmp.Compare(a.Topic(), b.Topic()),
 			cmp.Compare(a.Name(), b.Name()),
-			cmp.Compare(typeString(a.Type()), typeString(b.Type())),
-			cmp.Compare(a.Source(), b.Source()),
+			cmp.Compare(typeString(info(a).Type), typeString(info(b).Type)),
+			cmp.Compare(info(a).Source, info(b).Source),
 		)
 	})
 }
+
+// info reads what lifecycle needs of r beyond its public methods.
+func info(r handlers.Registration) fxgroup.Info { return fxgroup.Describe(r) }
 
 func typeString(t reflect.Type) string {
 	if t == nil {
@@ -143,7 +147,7 @@ func (r *Runner) Start(ctx context.Context) error {
 		r.subs = append(r.subs, s)
 		r.log.Debug("fxbus: subscribed",
 			zap.String("topic", reg.Topic()), zap.String("subscriber", s.Name()),
-			zap.Stringer("type", reg.Type()), zap.String("source", reg.Source()))
+			zap.Stringer("type", info(reg).Type), zap.String("source", info(reg).Source))
 	}
 	r.opts.Log.setSubscribed(true)
 	return nil
@@ -190,9 +194,9 @@ func (r *Runner) declare() error {
 			errs = append(errs, fmt.Errorf("lifecycle: %s: %w", reg, err))
 			continue
 		}
-		if !bus.IsPattern(topic) && !declared[topic] && !reg.TakesDeadLetters() {
+		if !bus.IsPattern(topic) && !declared[topic] && !info(reg).DeadLetters {
 			errs = append(errs, fmt.Errorf("lifecycle: %s: no topic %s is declared: add fxbus.Topic[%s](%[2]s) to the app's options (or declare it with bus.NewTopic before Start)",
-				reg, quote.String(topic), typeString(reg.Type())))
+				reg, quote.String(topic), typeString(info(reg).Type)))
 		}
 	}
 	return errors.Join(errs...)

@@ -59,8 +59,8 @@
 //
 // Who retries: the broker. An imported message's handlers make one call per
 // delivery whatever their handlers.Retry, publish no local dead letter, and
-// handlers.AttemptFrom returns the delivery count (handlers.WithBrokerDelivery
-// marks the import's publishes). Local retries would multiply the broker's
+// handlers.AttemptFrom returns the delivery count (the import marks
+// its publishes for package handlers). Local retries would multiply the broker's
 // (5 deliveries × 3 local attempts), and local dead letters would keep a copy
 // that the broker then redelivers. Events that the handlers publish in turn
 // on other topics retry and dead-letter locally as usual.
