@@ -18,10 +18,10 @@ const (
 	labelOutcome    = "outcome"
 )
 
-// ReasonDeadLetterUnhandled is the reason label of the drops counted for a
+// reasonDeadLetterUnhandled ("dead-letter-unhandled") is the reason label of the drops counted for a
 // dead-letter topic that had no subscriber when a dead letter was published
 // on it. Its subscriber label is empty: nobody was there.
-const ReasonDeadLetterUnhandled = "dead-letter-unhandled"
+const reasonDeadLetterUnhandled = "dead-letter-unhandled"
 
 // labelThen is the label of fxbus_handler_failures_total: what became of the
 // message after the failed call (observe.Fate).
@@ -134,7 +134,7 @@ func newCollector(cfg *config) *collector {
 		c.reasons = append(c.reasons, r.String())
 		c.reasonIndex[r] = i
 	}
-	c.reasons = append(c.reasons, ReasonDeadLetterUnhandled)
+	c.reasons = append(c.reasons, reasonDeadLetterUnhandled)
 	return c
 }
 
@@ -196,7 +196,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.subscribers, prometheus.GaugeValue, float64(t.subscribers), name)
 		if t.deadLetter {
 			ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(t.unhandled),
-				name, "", ReasonDeadLetterUnhandled)
+				name, "", reasonDeadLetterUnhandled)
 		}
 	}
 	for k, s := range subs {

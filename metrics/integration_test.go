@@ -102,7 +102,7 @@ fxbus_events_unrouted_total{topic="orders.created.dead-letter"} 1
 		t.Error(err)
 	}
 	samples := scrape(t, reg)
-	if v := sum(samples, "fxbus_events_dropped_total", map[string]string{"reason": ReasonDeadLetterUnhandled}); v != 1 {
+	if v := sum(samples, "fxbus_events_dropped_total", map[string]string{"reason": reasonDeadLetterUnhandled}); v != 1 {
 		t.Errorf("dead-letter-unhandled = %v, want 1", v)
 	}
 
