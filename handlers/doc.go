@@ -1,5 +1,8 @@
 // Package handlers runs typed message handlers on a bus.Bus so that they
-// survive failure, and carries them, typed, through one fx value group.
+// survive failure (retries, timeouts, dead letters, middleware), and carries
+// them, typed, through one fx value group. For a plain function per message
+// without those layers, reach for bus.Handle; what runs the registrations is
+// fxbus.Module (or, without fx, a lifecycle.Runner).
 //
 // A handler handles one message type T: a function func(ctx, T) error
 // (RegisterFunc), or any value with a method Handle(ctx, T) error

@@ -1,5 +1,7 @@
 // Package metrics exports a bus's counters and its handlers' durations to
-// Prometheus, so that no drop and no lag goes unseen.
+// Prometheus, so that no drop and no lag goes unseen. An fx app gets it from
+// fxbus.Module by providing a prometheus.Registerer; reach for New only
+// without fx, and for package otelfxbus for traces.
 //
 // New registers one collector on the registry the app provides (never on
 // prometheus.DefaultRegisterer by itself). The counters and gauges are read

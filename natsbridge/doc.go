@@ -1,5 +1,6 @@
 // Package natsbridge carries fxbus topics across processes on NATS JetStream,
 // with a nats-server embedded in the process unless servers are configured.
+// Within one process, fxbus.Module's bus is all an app needs.
 // An app moves events onto the broker with configuration in its fx.Options,
 // not with new handler code: local publishes of exported topics also go to a
 // stream, and imported subjects feed the app's ordinary handlers.
