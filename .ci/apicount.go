@@ -112,31 +112,38 @@ func countDir(dir string) (count, error) {
 		addValues(t.Vars)
 		addFuncs("", t.Funcs)
 		addFuncs(t.Name+".", t.Methods)
-		for _, spec := range t.Decl.Specs {
-			ts, ok := spec.(*ast.TypeSpec)
-			if !ok {
-				continue
-			}
-			switch x := ts.Type.(type) {
-			case *ast.StructType:
-				for _, f := range x.Fields.List {
-					for _, n := range f.Names {
-						if ast.IsExported(n.Name) {
-							c.fields = append(c.fields, t.Name+"."+n.Name)
-						}
-					}
-				}
-			case *ast.InterfaceType:
-				for _, f := range x.Methods.List {
-					for _, n := range f.Names {
-						if ast.IsExported(n.Name) {
-							c.imethod = append(c.imethod, t.Name+"."+n.Name)
-						}
-					}
-				}
-			}
-		}
+		c.addMembers(t)
 	}
 	sort.Strings(c.names)
 	return c, nil
+}
+
+// addMembers records the exported fields of struct type t and the methods
+// of interface type t.
+func (c *count) addMembers(t *doc.Type) {
+	for _, spec := range t.Decl.Specs {
+		ts, ok := spec.(*ast.TypeSpec)
+		if !ok {
+			continue
+		}
+		switch x := ts.Type.(type) {
+		case *ast.StructType:
+			c.fields = append(c.fields, exported(t.Name, x.Fields)...)
+		case *ast.InterfaceType:
+			c.imethod = append(c.imethod, exported(t.Name, x.Methods)...)
+		}
+	}
+}
+
+// exported returns the exported names in fl, prefixed with typ.
+func exported(typ string, fl *ast.FieldList) []string {
+	var names []string
+	for _, f := range fl.List {
+		for _, n := range f.Names {
+			if ast.IsExported(n.Name) {
+				names = append(names, typ+"."+n.Name)
+			}
+		}
+	}
+	return names
 }
