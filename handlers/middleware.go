@@ -54,7 +54,7 @@ func (r *recoverer[T]) Handle(ctx context.Context, v T) (err error) {
 	return r.next.Handle(ctx, v)
 }
 
-// interceptMiddleware runs each attempt inside ci (see Env.Interceptor).
+// interceptMiddleware runs each attempt inside ci (see observe.Env.Interceptor).
 func interceptMiddleware[T any](ci observe.CallInterceptor) Middleware[T] {
 	return func(next Handler[T]) Handler[T] {
 		return Func[T](func(ctx context.Context, v T) error {
