@@ -1,10 +1,11 @@
 // Package fxbus is a typed publish/subscribe event bus for applications built
-// with go.uber.org/fx.
+// with go.uber.org/fx: Module, Topic and Publisher are what an app wires.
+// Reach for package handlers to register handlers, for package bus (with
+// lifecycle) to use the bus without fx, and for fxtest to test an app.
 //
 // An app adds Module, declares its topics with Topic (or NamedTopic, for two
-// topics of one message type), registers its handlers (package handlers puts
-// them in the value group fxgroup.Handlers), and asks for a Publisher[T]
-// wherever it publishes:
+// topics of one message type), registers its handlers (with package
+// handlers), and asks for a Publisher[T] wherever it publishes:
 //
 //	fx.New(
 //		fxbus.Module,

@@ -17,6 +17,7 @@ import (
 	"github.com/fxbus/fxbus/handlers"
 	"github.com/fxbus/fxbus/internal/decl"
 	"github.com/fxbus/fxbus/internal/fxgroup"
+	"github.com/fxbus/fxbus/internal/observe"
 	"github.com/fxbus/fxbus/internal/quote"
 	"github.com/fxbus/fxbus/internal/source"
 	"github.com/fxbus/fxbus/lifecycle"
@@ -79,7 +80,7 @@ type Config struct {
 	// DefaultPolicy is the slow-subscriber policy of subscriptions that set
 	// none. The zero Policy is bus.Block(). In YAML or JSON configuration it
 	// reads as text: "block", "block:2s", "drop-newest", "drop-oldest" or
-	// "disconnect:N" (see bus.ParsePolicy).
+	// "disconnect:N" (see bus.Policy's UnmarshalText).
 	DefaultPolicy bus.Policy
 
 	// Synchronous makes Publish wait until every handler has handled the
@@ -114,7 +115,7 @@ func (c Config) validate() error {
 	if c.DefaultBuffer < 0 {
 		return fmt.Errorf("fxbus: Config.DefaultBuffer is %d: use a positive size, or 0 for bus.DefaultBuffer", c.DefaultBuffer)
 	}
-	if err := bus.ValidatePolicy(c.DefaultPolicy); err != nil {
+	if _, err := bus.CheckSubscribeOptions(bus.WithPolicy(c.DefaultPolicy)); err != nil {
 		return fmt.Errorf("fxbus: Config.DefaultPolicy: %w", err)
 	}
 	if c.DrainTimeout < 0 {
@@ -218,10 +219,10 @@ type runIn struct {
 	Metrics    *metrics.Metrics
 	Settings   settings
 	Log        *lifecycle.Log
-	Registerer prometheus.Registerer   `optional:"true"`
-	Handlers   []handlers.Registration `group:"fxbus.handlers"`
-	Topics     []decl.Declaration      `group:"fxbus.topics"`
-	Instrument *Instrumentation        `optional:"true"`
+	Registerer prometheus.Registerer    `optional:"true"`
+	Handlers   []handlers.Registration  `group:"fxbus.handlers"`
+	Topics     []decl.Declaration       `group:"fxbus.topics"`
+	Instrument *observe.Instrumentation `optional:"true"`
 
 	// Registrations provided with plain fx.Provide: nothing subscribes
 	// them, so run fails with the fix.
@@ -302,7 +303,7 @@ func (s *stage) stop(ctx context.Context) error {
 // group: provided with fx.Provide instead of handlers.Provide.
 func strays(one handlers.Registration, many []handlers.Registration) error {
 	var found []string
-	if one.Type() != nil {
+	if fxgroup.Describe(one).Type != nil {
 		found = append(found, one.String())
 	}
 	for _, r := range many {
@@ -371,7 +372,7 @@ func NamedTopic[T any](name, fxName string) fx.Option {
 func topicOptions[T any](name, what, at string, results ...fx.Annotation) fx.Option {
 	annotations := append([]fx.Annotation{fx.ParamTags(`optional:"true"`, `optional:"true"`, `group:"`+topicGroup+`"`, `optional:"true"`)}, results...)
 	return fx.Options(
-		fx.Provide(fx.Annotate(func(b *bus.Bus, g *startGate, decls []decl.Declaration, in *Instrumentation) (Publisher[T], error) {
+		fx.Provide(fx.Annotate(func(b *bus.Bus, g *startGate, decls []decl.Declaration, in *observe.Instrumentation) (Publisher[T], error) {
 			p, err := newPublisher[T](b, g, name, what, decls)
 			if err != nil {
 				return nil, err

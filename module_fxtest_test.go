@@ -55,7 +55,7 @@ func chainOptions(db *fakeDB, first handlers.Handler[Order], onClose func()) fx.
 // correlation ID.
 func TestFxtestChain(t *testing.T) {
 	db := &fakeDB{}
-	spy := fxtest.NewSpy[Order]()
+	spy := new(fxtest.Spy[Order])
 	receipts := fxtest.NewRecorder[Receipt]("receipts")
 	var orders fxbus.Publisher[Order]
 	app := fxtest.New(t, chainOptions(db, spy, func() {}), receipts.Option(), fx.Populate(&orders))
@@ -92,7 +92,7 @@ func receiptsAsPayments(ms []bus.Message[Receipt]) []bus.Message[Payment] {
 func TestFxtestStopDrains(t *testing.T) {
 	const n = 30
 	db := &fakeDB{}
-	gate := fxtest.NewBlocker[Order]()
+	gate := new(fxtest.Blocker[Order])
 	var atDBStop int64
 	var orders fxbus.Publisher[Order]
 	app := fxtest.New(t,
@@ -131,7 +131,7 @@ func TestFxtestJoinedErrors(t *testing.T) {
 		handlers.Supply(
 			handlers.Register[Job]("jobs", fxtest.NewFlaky[Job](1, errA), bus.Name("a"), handlers.NoDeadLetters()),
 			handlers.Register[Job]("jobs", fxtest.NewFlaky[Job](1, errB), bus.Name("b"), handlers.NoDeadLetters()),
-			handlers.Register[Job]("jobs", fxtest.NewSpy[Job](), bus.Name("ok")),
+			handlers.Register[Job]("jobs", new(fxtest.Spy[Job]), bus.Name("ok")),
 		),
 		fx.Populate(&jobs),
 	)
@@ -148,8 +148,8 @@ func TestFxtestJoinedErrors(t *testing.T) {
 // wildcard patterns, topics already on the bus and dead-letter topics need
 // no fxbus.Topic.
 func TestFxtestUndeclaredExemptions(t *testing.T) {
-	wildcard, bridged := fxtest.NewSpy[Job](), fxtest.NewSpy[Job]()
-	dead := fxtest.NewSpy[handlers.DeadLetter[Job]]()
+	wildcard, bridged := new(fxtest.Spy[Job]), new(fxtest.Spy[Job])
+	dead := new(fxtest.Spy[handlers.DeadLetter[Job]])
 	app := fxtest.New(t,
 		fxbus.Topic[Job]("jobs.new"),
 		handlers.Supply(

@@ -22,8 +22,8 @@ func NewCorrelationID() CorrelationID {
 	return id
 }
 
-// ParseCorrelationID parses the 32 hexadecimal digits that String returns.
-func ParseCorrelationID(s string) (CorrelationID, error) {
+// parseCorrelationID parses the 32 hexadecimal digits that String returns.
+func parseCorrelationID(s string) (CorrelationID, error) {
 	var id CorrelationID
 	if len(s) != 2*len(id) {
 		return id, fmt.Errorf("bus: correlation ID %s has %d characters, want %d hexadecimal digits", quote(s), len(s), 2*len(id))
@@ -47,9 +47,11 @@ func (id CorrelationID) MarshalText() ([]byte, error) {
 	return b, nil
 }
 
-// UnmarshalText implements encoding.TextUnmarshaler.
+// UnmarshalText implements encoding.TextUnmarshaler: it reads the 32
+// hexadecimal digits that String returns (from a header, say), and leaves id
+// unchanged on error.
 func (id *CorrelationID) UnmarshalText(b []byte) error {
-	v, err := ParseCorrelationID(string(b))
+	v, err := parseCorrelationID(string(b))
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,7 @@
-// Package bus is fxbus's engine: an in-process, typed publish/subscribe bus.
+// Package bus is fxbus's engine: an in-process, typed publish/subscribe bus
+// that uses only the standard library. An fx app reaches it through package
+// fxbus, and handlers that retry, time out and dead-letter come from package
+// handlers; use bus directly for channels, or without fx.
 //
 // A Bus holds named topics, each of one message type T (Topic[T]). Publishers
 // call Publish or PublishSync; subscribers either read a channel (Subscribe)

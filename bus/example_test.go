@@ -156,9 +156,11 @@ func ExampleBus_Close() {
 	// publish: bus: closed
 }
 
-func ExampleParsePolicy() {
+// A Policy reads itself from configuration text (YAML, JSON, flag.TextVar).
+func ExamplePolicy_UnmarshalText() {
 	for _, s := range []string{"block:250ms", "drop-oldest", "disconnect:10", "sometimes"} {
-		p, err := bus.ParsePolicy(s)
+		var p bus.Policy
+		err := p.UnmarshalText([]byte(s))
 		fmt.Println(p, err)
 	}
 	// Output:

@@ -73,8 +73,8 @@ func TestDefaultNames(t *testing.T) {
 		for range 2 {
 			g := mustSub(t, top, QueueGroup("workers"))
 			got = append(got, g.Name())
-			if g.Group() != "workers" {
-				t.Errorf("Group() = %q", g.Group())
+			if st := subStats(t, b, "names", g.Name()); st.Group != "workers" {
+				t.Errorf("Stats: Group = %q", st.Group)
 			}
 		}
 		return got
@@ -98,10 +98,11 @@ func TestNameOption(t *testing.T) {
 	b := newBus(t)
 	top := mustTopic[int](t, b, "named")
 	s := mustSub(t, top, Name("audit-log"))
-	if s.Name() != "audit-log" || s.Pattern() != "named" || s.Group() != "" {
-		t.Errorf("Name %q Pattern %q Group %q", s.Name(), s.Pattern(), s.Group())
+	st := subStats(t, b, "named", "audit-log")
+	if s.Name() != "audit-log" || s.Pattern() != "named" || st.Group != "" {
+		t.Errorf("Name %q Pattern %q Group %q", s.Name(), s.Pattern(), st.Group)
 	}
-	if st := subStats(t, b, "named", "audit-log"); !st.Active || st.Handler {
+	if !st.Active || st.Handler {
 		t.Errorf("stats %+v", st)
 	}
 }

@@ -49,7 +49,7 @@ func DropOldest() Policy { return Policy{kind: policyDropOldest} }
 // consumer re-subscribes when it can. n must be at least 1.
 func DisconnectAfter(n int) Policy { return Policy{kind: policyDisconnect, after: n} }
 
-// String returns the policy in the form ParsePolicy reads.
+// String returns the policy in the form UnmarshalText reads.
 func (p Policy) String() string {
 	switch p.kind {
 	case policyBlock:
@@ -70,9 +70,13 @@ func (p Policy) String() string {
 // MarshalText implements encoding.TextMarshaler.
 func (p Policy) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
-// UnmarshalText implements encoding.TextUnmarshaler with ParsePolicy.
+// UnmarshalText implements encoding.TextUnmarshaler: it reads a policy from
+// configuration ("block", "block:2s", "drop-newest", "drop-oldest" or
+// "disconnect:N"; see String), so that a Policy field of a YAML or JSON
+// config, or flag.TextVar, takes these forms. It leaves p unchanged on
+// error.
 func (p *Policy) UnmarshalText(b []byte) error {
-	v, err := ParsePolicy(string(b))
+	v, err := parsePolicy(string(b))
 	if err != nil {
 		return err
 	}
@@ -80,9 +84,9 @@ func (p *Policy) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// ParsePolicy reads a policy from configuration: "block", "block:2s",
+// parsePolicy reads a policy from configuration: "block", "block:2s",
 // "drop-newest", "drop-oldest" or "disconnect:N".
-func ParsePolicy(s string) (Policy, error) {
+func parsePolicy(s string) (Policy, error) {
 	name, arg, hasArg := strings.Cut(s, ":")
 	var p Policy
 	switch name {
@@ -114,10 +118,6 @@ func ParsePolicy(s string) (Policy, error) {
 	}
 	return p, p.validate()
 }
-
-// ValidatePolicy reports whether p is a policy the bus accepts: a
-// DisconnectAfter count of at least 1 and no negative BlockFor bound.
-func ValidatePolicy(p Policy) error { return p.validate() }
 
 func (p Policy) validate() error {
 	switch p.kind {

@@ -38,20 +38,20 @@ func TestParsePolicy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParsePolicy(tt.in)
+			got, err := parsePolicy(tt.in)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("ParsePolicy(%q) = %v, %v; want an error saying %q", tt.in, got, err, tt.wantErr)
+					t.Fatalf("parsePolicy(%q) = %v, %v; want an error saying %q", tt.in, got, err, tt.wantErr)
 				}
 				return
 			}
 			if err != nil || got != tt.want {
-				t.Fatalf("ParsePolicy(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+				t.Fatalf("parsePolicy(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
 			}
-			// String gives back what ParsePolicy reads.
-			again, err := ParsePolicy(got.String())
+			// String gives back what parsePolicy (UnmarshalText) reads.
+			again, err := parsePolicy(got.String())
 			if err != nil || again != got {
-				t.Fatalf("ParsePolicy(%q.String() = %q) = %v, %v", tt.in, got.String(), again, err)
+				t.Fatalf("parsePolicy(%q.String() = %q) = %v, %v", tt.in, got.String(), again, err)
 			}
 		})
 	}

@@ -282,9 +282,9 @@ func TestCorrelationID(t *testing.T) {
 	if len(s) != 32 || strings.ToLower(s) != s {
 		t.Errorf("String() = %q, want 32 lowercase hex digits", s)
 	}
-	back, err := ParseCorrelationID(s)
+	back, err := parseCorrelationID(s)
 	if err != nil || back != id {
-		t.Errorf("ParseCorrelationID(%q) = %v, %v", s, back, err)
+		t.Errorf("parseCorrelationID(%q) = %v, %v", s, back, err)
 	}
 	text, _ := id.MarshalText()
 	var un CorrelationID
@@ -292,8 +292,8 @@ func TestCorrelationID(t *testing.T) {
 		t.Errorf("text round trip: %v, %v", un, err)
 	}
 	for _, bad := range []string{"", "abc", strings.Repeat("g", 32), strings.Repeat("0", 33)} {
-		if _, err := ParseCorrelationID(bad); err == nil {
-			t.Errorf("ParseCorrelationID(%q): no error", bad)
+		if _, err := parseCorrelationID(bad); err == nil {
+			t.Errorf("parseCorrelationID(%q): no error", bad)
 		}
 		if err := un.UnmarshalText([]byte(bad)); err == nil {
 			t.Errorf("UnmarshalText(%q): no error", bad)

@@ -60,9 +60,6 @@ func (s *Subscription[T]) Name() string { return s.name }
 // Pattern returns the topic name or pattern the subscription was made for.
 func (s *Subscription[T]) Pattern() string { return s.pattern }
 
-// Group returns the subscription's queue group, or "".
-func (s *Subscription[T]) Group() string { return s.group }
-
 // Close ends the subscription: what is still queued is dropped with reason
 // ReasonUnsubscribed, and C is closed. Close does not wait for a running
 // handler to return; Done does. Closing an ended subscription does nothing.

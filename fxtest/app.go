@@ -29,8 +29,8 @@ type TB interface {
 }
 
 // DefaultTimeout bounds fxtest's waits unless the Timeout option sets
-// another bound: App.WaitIdle, a Recorder's WaitN and AssertNone, the leak
-// check's wait for apps running in parallel, and the test doubles' WaitN.
+// another bound: App.WaitIdle, a Recorder's WaitN and AssertNone, the test
+// doubles' WaitN, and RequirePublish.
 const DefaultTimeout = 10 * time.Second
 
 // optionsGroup carries fxtest's own options through the app's graph, so that
@@ -44,7 +44,8 @@ const appName = "fxtest.app"
 // test ends, or earlier with Stop or RequireStop.
 type App struct {
 	tb     TB
-	name   string
+	seq    uint64        // the number in the app's goroutine label
+	labels labels        // the labels New set on its goroutine
 	ignore goleak.Option // the goroutines that ran before New
 	cfg    settings
 
@@ -149,18 +150,19 @@ type settingsIn struct {
 // NoLeakCheck, LeakCheck, Timeout, a Recorder's Option) go among opts; fx
 // logs nothing unless opts have an fx.WithLogger.
 //
-// When the app has stopped, New's cleanup checks that no goroutine started
-// since New is still running (goleak.Find, after goleak's own retries), and
-// fails the test with their stacks if one is. Goroutines of other fxtest apps
-// that run at the same time, in parallel tests, are not this app's: the
-// check first waits for those apps to stop (up to the Timeout), and passes,
-// with a log line, when what is left may belong to an app of an enclosing
-// test (or an earlier app of the same test) that is still running, whose own
-// check covers these goroutines too. Goroutines that run tests (subtests,
-// other parallel tests) are never leaks. Other goroutines of parallel tests
-// that do not use fxtest cannot be told apart: turn the check off with
-// NoLeakCheck in such packages, or ignore them with LeakCheck. Call
-// t.Parallel before New.
+// New labels the goroutine that calls it with a runtime/pprof label of the
+// app's own, which the goroutines it starts from then on inherit: the app's
+// constructors and hooks, the bus's workers that the test's publishes start,
+// and what handlers start. When the app has stopped, New's cleanup checks
+// that no goroutine with that label is still running (goleak.Find, after
+// goleak's own retries), and fails the test with their stacks if one is.
+// Goroutines of other apps, in parallel tests, carry other labels and are
+// neither reported nor waited for. A goroutine that also carries the label
+// of an app made earlier, by the same test or an enclosing one (a subtest
+// that publishes to its parent's app), is left to that app's check, which
+// runs later; the check logs that. Goroutines that run tests are never
+// leaks. New replaces labels that the test itself set on its goroutine.
+// Call t.Parallel before New.
 //
 // A nil tb panics: there is no other way to report it.
 func New(tb TB, opts ...fx.Option) *App {
@@ -168,12 +170,13 @@ func New(tb TB, opts ...fx.Option) *App {
 		panic("fxtest.New: nil TB: pass the test's *testing.T")
 	}
 	tb.Helper()
-	a := &App{tb: tb, name: tb.Name(), ignore: goleak.IgnoreCurrent(), cfg: settings{timeout: DefaultTimeout}}
-	live.add(a)
+	a := &App{tb: tb, seq: appSeq.Add(1), ignore: goleak.IgnoreCurrent(), cfg: settings{timeout: DefaultTimeout}}
+	a.labels = labelGoroutine(tb.Name(), a.seq)
 	tb.Cleanup(a.cleanup)
 
 	for i, o := range opts {
 		if o == nil {
+			a.labels.undo()
 			tb.Errorf("fxtest.New: option %d of %d is nil", i+1, len(opts))
 			tb.FailNow()
 			return a
@@ -194,14 +197,10 @@ func New(tb TB, opts ...fx.Option) *App {
 	all = append(all, fx.Populate(&a.bus))
 	a.app = fx.New(all...)
 	if err := a.app.Err(); err != nil {
-		if addModule && conflict(err) {
-			// The options do provide a bus, but have another error that made
-			// the probe fail: report that one.
-			if own := fx.ValidateApp(fx.NopLogger, fx.Options(opts...)); own != nil {
-				err = own
-			}
+		if addModule {
+			err = ownError(opts, err)
 		}
-		live.remove(a) // nothing runs: no leak check waits for it
+		a.labels.undo() // nothing runs: no leak check
 		tb.Errorf("fxtest.New: the app did not build: %v", err)
 		tb.FailNow()
 		return a
@@ -209,7 +208,7 @@ func New(tb TB, opts ...fx.Option) *App {
 	ctx, cancel := context.WithTimeout(context.Background(), a.app.StartTimeout())
 	defer cancel()
 	if err := a.app.Start(ctx); err != nil {
-		live.remove(a) // fx undid the start
+		a.labels.undo() // fx undid the start
 		tb.Errorf("fxtest.New: the app did not start: %v", err)
 		tb.FailNow()
 		return a
@@ -243,10 +242,22 @@ func providesBus(opts []fx.Option) bool {
 	return fx.ValidateApp(fx.NopLogger, fx.Options(opts...), fx.Invoke(func(*bus.Bus) {})) == nil
 }
 
-// conflict reports whether err says that a *bus.Bus was provided twice.
-func conflict(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "*bus.Bus") && strings.Contains(s, "already provided")
+// ownError chooses what to report when opts with fxbus.Module did not
+// build (err), by trial builds rather than by reading fx's error: if opts
+// fail even when a stand-in *bus.Bus is added to them, either they provide
+// a bus themselves (the stand-in is a second one, as fxbus.Module was), or
+// they have an error that the module would not cure; either way their own
+// error, without the module, is the one to fix. If the stand-in cures them,
+// the module is what clashed with them, and err says how.
+func ownError(opts []fx.Option, err error) error {
+	standIn := fx.Supply(new(bus.Bus))
+	if fx.ValidateApp(fx.NopLogger, fx.Options(opts...), standIn) == nil {
+		return err
+	}
+	if own := fx.ValidateApp(fx.NopLogger, fx.Options(opts...)); own != nil {
+		return own
+	}
+	return err
 }
 
 // Bus returns the app's bus, for Stats, WaitIdle or bus.NewTopic. It is nil
@@ -287,7 +298,6 @@ func (a *App) stop() (first bool, err error) {
 		cancel()
 		a.logStats()
 	}
-	live.remove(a)
 	return true, a.stopErr
 }
 
@@ -309,6 +319,9 @@ func (a *App) cleanup() {
 	}
 	if a.started && !a.cfg.noLeaks {
 		a.checkLeaks()
+	}
+	if a.started {
+		a.labels.forget()
 	}
 }
 

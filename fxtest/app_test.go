@@ -14,6 +14,7 @@ import (
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/fxtest"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/metrics"
 )
 
 func supply(regs ...handlers.Registration) fx.Option { return handlers.Supply(regs...) }
@@ -21,7 +22,7 @@ func supply(regs ...handlers.Registration) fx.Option { return handlers.Supply(re
 // TestNewSynchronous: by default Publish returns once the handlers have run,
 // with their errors.
 func TestNewSynchronous(t *testing.T) {
-	spy := fxtest.NewSpy[Order]()
+	spy := new(fxtest.Spy[Order])
 	flaky := fxtest.NewFlaky[Order](1, nil)
 	var orders fxbus.Publisher[Order]
 	app := fxtest.New(t,
@@ -52,7 +53,7 @@ func TestNewSynchronous(t *testing.T) {
 
 // TestNewAsync: with Async, Publish does not wait for the handlers.
 func TestNewAsync(t *testing.T) {
-	blk := fxtest.NewBlocker[Job]()
+	blk := new(fxtest.Blocker[Job])
 	var jobs fxbus.Publisher[Job]
 	app := fxtest.New(t,
 		fxtest.Async(),
@@ -80,7 +81,7 @@ func TestNewAsync(t *testing.T) {
 		t.Errorf("%d calls returned and %d running, want 0 and 1", blk.Len(), blk.Running())
 	}
 	blk.Release()
-	if calls := blk.WaitN(t, 1); calls[0].Err != nil || calls[0].Topic != "jobs" {
+	if calls := blk.WaitN(app, 1); calls[0].Err != nil || calls[0].Topic != "jobs" {
 		t.Errorf("call %+v", calls[0])
 	}
 	app.WaitIdle()
@@ -96,7 +97,7 @@ func TestNewWithModule(t *testing.T) {
 		"added by fxtest.New": fx.Options(),
 	} {
 		t.Run(name, func(t *testing.T) {
-			spy := fxtest.NewSpy[Job]()
+			spy := new(fxtest.Spy[Job])
 			app := fxtest.New(t, opt, fxbus.Topic[Job]("jobs"), supply(handlers.Register[Job]("jobs", spy)))
 			fxtest.RequirePublish(app, "jobs", Job{N: 1})
 			if spy.Len() != 1 {
@@ -157,6 +158,18 @@ func TestNewFailures(t *testing.T) {
 			opts: []fx.Option{fxbus.Module, fx.Invoke(func(*Order) {})},
 			want: []string{"fxtest.New: the app did not build", "*fxtest_test.Order"},
 		},
+		{
+			name: "a bus of their own and another error",
+			opts: []fx.Option{fx.Provide(func() *bus.Bus { return bus.New() }), fx.Invoke(func(*Order) {})},
+			want: []string{"fxtest.New: the app did not build", "*fxtest_test.Order"},
+		},
+		{
+			// The options are fine with any bus, but clash with the module:
+			// that clash is the error.
+			name: "a type the module provides",
+			opts: []fx.Option{fx.Provide(func() *metrics.Metrics { return nil })},
+			want: []string{"fxtest.New: the app did not build", "*metrics.Metrics"},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ftb := newFakeTB(t.Name())
@@ -199,7 +212,7 @@ func TestStopFailure(t *testing.T) {
 	}
 	t.Run("cleanup", func(t *testing.T) {
 		ftb := newFakeTB(t.Name())
-		ftb.run(t, func(tb fxtest.TB) { newApp(tb, fxtest.NewBlocker[Job]()) })
+		ftb.run(t, func(tb fxtest.TB) { newApp(tb, new(fxtest.Blocker[Job])) })
 		ftb.cleanup(t) // the Blocker returns when the bus cancels its context
 		ftb.wantError(t, "fxtest: the app did not stop cleanly", "jobs/stuck")
 	})
@@ -207,7 +220,7 @@ func TestStopFailure(t *testing.T) {
 		ftb := newFakeTB(t.Name())
 		var err error
 		ftb.run(t, func(tb fxtest.TB) {
-			app := newApp(tb, fxtest.NewBlocker[Job]())
+			app := newApp(tb, new(fxtest.Blocker[Job]))
 			err = app.Stop()
 			if again := app.Stop(); again != err {
 				tb.Errorf("a second Stop returned %v, want the first's %v", again, err)
@@ -223,7 +236,7 @@ func TestStopFailure(t *testing.T) {
 	t.Run("RequireStop", func(t *testing.T) {
 		ftb := newFakeTB(t.Name())
 		ftb.run(t, func(tb fxtest.TB) {
-			newApp(tb, fxtest.NewBlocker[Job]()).RequireStop()
+			newApp(tb, new(fxtest.Blocker[Job])).RequireStop()
 			tb.Errorf("RequireStop returned")
 		})
 		ftb.cleanup(t)
@@ -234,7 +247,7 @@ func TestStopFailure(t *testing.T) {
 // TestRequireStopThenAssert: a test can stop the app and assert what the
 // stop did; the cleanup then does not stop it again.
 func TestRequireStopThenAssert(t *testing.T) {
-	spy := fxtest.NewSpy[Job]()
+	spy := new(fxtest.Spy[Job])
 	var closedWith int
 	var jobs fxbus.Publisher[Job]
 	app := fxtest.New(t,
@@ -316,7 +329,7 @@ func TestRequirePublish(t *testing.T) {
 // test, saying what is busy, when they never are.
 func TestWaitIdle(t *testing.T) {
 	ftb := newFakeTB(t.Name())
-	blk := fxtest.NewBlocker[Job]()
+	blk := new(fxtest.Blocker[Job])
 	ftb.run(t, func(tb fxtest.TB) {
 		var jobs fxbus.Publisher[Job]
 		app := fxtest.New(tb,
@@ -350,7 +363,7 @@ func TestParallel(t *testing.T) {
 			if i%2 == 1 {
 				opts = append(opts, fxtest.Async())
 			}
-			spy := fxtest.NewSpy[Job]()
+			spy := new(fxtest.Spy[Job])
 			var jobs fxbus.Publisher[Job]
 			app := fxtest.New(t, append(opts,
 				fxbus.Topic[Job]("jobs"),
@@ -366,7 +379,7 @@ func TestParallel(t *testing.T) {
 			if got := len(rec.WaitN(t, 50)); got != 50 {
 				t.Errorf("recorded %d, want 50", got)
 			}
-			spy.WaitN(t, 50)
+			spy.WaitN(app, 50)
 			for n, v := range rec.Values() {
 				if v.N != n {
 					t.Fatalf("message %d is %v: out of order", n, v)
@@ -391,7 +404,7 @@ func TestNewNilTB(t *testing.T) {
 func TestNoRetryWait(t *testing.T) {
 	run := func(opts ...fx.Option) (time.Duration, *fxtest.Flaky[Job], *fxtest.Spy[handlers.DeadLetter[Job]]) {
 		flaky := fxtest.NewFlaky[Job](3, nil)
-		dead := fxtest.NewSpy[handlers.DeadLetter[Job]]()
+		dead := new(fxtest.Spy[handlers.DeadLetter[Job]])
 		var jobs fxbus.Publisher[Job]
 		app := fxtest.New(t, append(opts,
 			fxbus.Topic[Job]("jobs"),

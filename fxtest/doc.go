@@ -1,5 +1,11 @@
 // Package fxtest tests apps built on fxbus deterministically: no sleeps, no
-// flaky waits. It is to fxbus what go.uber.org/fx/fxtest is to fx.
+// flaky waits. For an fx app without the bus, reach for go.uber.org/fx/fxtest
+// instead; a test that needs both imports this one under another name:
+//
+//	import (
+//		"go.uber.org/fx/fxtest"
+//		busfxtest "github.com/fxbus/fxbus/fxtest"
+//	)
 //
 // New builds the app from the test's fx options and fxbus.Module, with the
 // bus in synchronous mode, starts it, and stops it when the test ends,
@@ -23,8 +29,8 @@
 // publishes to a subscription of its own chain; see bus.Topic.PublishSync).
 // RequirePublish fails the test when a handler fails. With the Async option
 // the bus runs as in production; App.WaitIdle, Recorder.WaitN and the test
-// doubles' WaitN then wait for the handlers, each within a deadline
-// (DefaultTimeout, or the Timeout option).
+// doubles' WaitN(app, n) then wait for the handlers, each within the app's
+// deadline (DefaultTimeout, or the Timeout option).
 //
 // # Retries without waiting
 //
@@ -48,25 +54,28 @@
 // their calls, with correlation ID and attempt number: Spy succeeds, Flaky
 // fails its first n calls (to test handlers.Retry and dead letters), and
 // Blocker holds each call until the test releases it, reporting its start
-// on a channel (to test slow-subscriber policies and shutdown).
+// on a channel (to test slow-subscriber policies and shutdown). Spy and
+// Blocker are ready as zero values: new(fxtest.Spy[Order]).
 //
 // # Leaked goroutines
 //
 // When the app has stopped, New's cleanup fails the test if a goroutine
-// started since New is still running (go.uber.org/goleak; turn it off with
-// NoLeakCheck, ignore known goroutines with LeakCheck). Parallel tests
-// share one process, so another app's goroutines would look like this one's
-// leaks: the check waits for the fxtest apps running in parallel to stop
-// before it looks, ignores goroutines that run tests, and only logs what it
-// finds while an app of an enclosing test (or of the same test) still runs,
-// since that app's check covers the same goroutines later. Goroutines of
-// parallel tests that do not use fxtest cannot be told apart; see New.
+// that the app started is still running (go.uber.org/goleak; turn it off
+// with NoLeakCheck, ignore known goroutines with LeakCheck). Parallel tests
+// share one process, so the app's goroutines are told from others' by a
+// runtime/pprof label that New sets on its goroutine and that the
+// goroutines started from it inherit: the check looks only at the app's
+// own, waits for no other app, ignores goroutines that run tests, and only
+// logs goroutines that also carry the label of an app made earlier by the
+// same or an enclosing test, whose check covers them later; see New.
 //
 // # Parallel tests
 //
 // Apps, recorders and doubles share nothing, so tests that use them may
-// call t.Parallel (before New). The only package state is the list of
-// running apps that the leak check waits for.
+// call t.Parallel (before New). The only package state is a counter that
+// numbers the apps' labels and, per test name, the labels its apps set, so
+// that a second app of a test, or an app of a subtest, adds its label to
+// the earlier ones.
 //
 // # Outside go test
 //

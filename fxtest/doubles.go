@@ -66,16 +66,20 @@ func (l *CallLog[T]) Wait(ctx context.Context, n int) ([]Call[T], error) {
 }
 
 // WaitN waits until at least n calls have returned, and returns them all. It
-// fails the test if that takes longer than DefaultTimeout. In synchronous
-// mode the calls have returned as soon as Publish returns.
-func (l *CallLog[T]) WaitN(tb TB, n int) []Call[T] {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+// fails app's test if that takes longer than app's Timeout (DefaultTimeout
+// unless the Timeout option set another). In synchronous mode the calls have
+// returned as soon as Publish returns.
+func (l *CallLog[T]) WaitN(app *App, n int) []Call[T] {
+	if app == nil || app.tb == nil {
+		panic(fmt.Sprintf("fxtest: %s handler's WaitN(nil, %d): pass the app that fxtest.New returned", source.TypeName[T](), n))
+	}
+	app.tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), app.cfg.timeout)
 	defer cancel()
 	calls, err := l.Wait(ctx, n)
 	if err != nil {
-		tb.Errorf("fxtest: %v", err)
-		tb.FailNow()
+		app.tb.Errorf("fxtest: %v", err)
+		app.tb.FailNow()
 	}
 	return calls
 }
@@ -85,15 +89,14 @@ func (l *CallLog[T]) add(ctx context.Context, v T, err error) error {
 	return err
 }
 
-// Spy is a handler of T that records its calls and returns nil. Register
-// it like any handler: handlers.Register[T](topic, spy). Its zero value is
-// ready to use.
+// Spy is a handler of T that records its calls and returns nil. Its zero
+// value is ready to use; register a pointer like any handler:
+//
+//	spy := new(fxtest.Spy[Order])
+//	handlers.Supply(handlers.Register[Order]("orders.placed", spy))
 type Spy[T any] struct {
 	CallLog[T]
 }
-
-// NewSpy returns a Spy.
-func NewSpy[T any]() *Spy[T] { return &Spy[T]{} }
 
 // Handle records the call and returns nil.
 func (s *Spy[T]) Handle(ctx context.Context, v T) error { return s.add(ctx, v, nil) }
@@ -101,7 +104,7 @@ func (s *Spy[T]) Handle(ctx context.Context, v T) error { return s.add(ctx, v, n
 // Flaky is a handler of T whose first n calls fail and whose later calls
 // succeed, to test retries (handlers.Retry) and dead letters
 // (handlers.DeadLetter). The count is over all its calls, whatever the
-// message. It records its calls.
+// message. It records its calls; the failed ones have an Err.
 type Flaky[T any] struct {
 	CallLog[T]
 	n   int
@@ -138,19 +141,12 @@ func (f *Flaky[T]) Handle(ctx context.Context, v T) error {
 	return f.add(ctx, v, nil)
 }
 
-// Failures returns how many calls have failed so far.
-func (f *Flaky[T]) Failures() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.failed
-}
-
 // Blocker is a handler of T whose calls block until the test releases them,
 // to test slow-subscriber policies and shutdown. Each call first reports its
 // value on Started, then waits for Release or ReleaseAll; it returns nil when
 // released, or its context's error if the bus cancels it (when a stop gives
 // up draining). It records its calls when they return. Its zero value is
-// ready to use.
+// ready to use: new(fxtest.Blocker[T]).
 //
 // Use it with the Async option: on a synchronous bus Publish waits for the
 // blocked call, so only a publish from another goroutine could return.
@@ -167,9 +163,6 @@ type Blocker[T any] struct {
 	all     bool          // ReleaseAll was called
 	running int
 }
-
-// NewBlocker returns a Blocker.
-func NewBlocker[T any]() *Blocker[T] { return &Blocker[T]{} }
 
 // init makes the channels of a zero Blocker; b.mu is held.
 func (b *Blocker[T]) init() {

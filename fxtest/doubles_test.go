@@ -89,8 +89,14 @@ func TestFlakyRetry(t *testing.T) {
 			if !slices.Equal(failed, tc.wantErrs) || len(attempts) != len(tc.wantErrs) || attempts[len(attempts)-1] != len(attempts) {
 				t.Errorf("calls: attempts %v, failed %v; want failed %v", attempts, failed, tc.wantErrs)
 			}
-			if flaky.Failures() != len(slices.DeleteFunc(slices.Clone(tc.wantErrs), func(b bool) bool { return !b })) {
-				t.Errorf("Failures() = %d", flaky.Failures())
+			nFailed := 0
+			for _, c := range flaky.Calls() {
+				if c.Err != nil {
+					nFailed++
+				}
+			}
+			if nFailed != len(slices.DeleteFunc(slices.Clone(tc.wantErrs), func(b bool) bool { return !b })) {
+				t.Errorf("%d calls failed", nFailed)
 			}
 			if tc.dead {
 				dl := dead.WaitN(t, 1)[0]
@@ -209,7 +215,7 @@ func TestBlocker(t *testing.T) {
 // DisconnectAfter(3): the Blocker holds one message, two wait, three more
 // are dropped and the subscription is disconnected.
 func TestBlockerDropPolicy(t *testing.T) {
-	blk := fxtest.NewBlocker[Job]()
+	blk := new(fxtest.Blocker[Job])
 	var jobs fxbus.Publisher[Job]
 	app := fxtest.New(t,
 		fxtest.Async(),
@@ -251,12 +257,13 @@ func TestBlockerDropPolicy(t *testing.T) {
 // TestCallLogWait: WaitN for calls that come from other goroutines, and its
 // failure.
 func TestCallLogWait(t *testing.T) {
-	spy := fxtest.NewSpy[Job]()
+	app := fxtest.New(t)
+	spy := new(fxtest.Spy[Job])
 	var wg sync.WaitGroup
 	for n := range 5 {
 		wg.Go(func() { _ = spy.Handle(context.Background(), Job{N: n}) })
 	}
-	if got := len(spy.WaitN(t, 5)); got != 5 {
+	if got := len(spy.WaitN(app, 5)); got != 5 {
 		t.Errorf("WaitN(5) returned %d calls", got)
 	}
 	wg.Wait()
@@ -265,5 +272,28 @@ func TestCallLogWait(t *testing.T) {
 	defer cancel()
 	if _, err := spy.Wait(ctx, 6); err == nil || err.Error() != "5 call(s) of the fxtest_test.Job handler returned, want 6: context deadline exceeded" {
 		t.Errorf("Wait(6) = %v", err)
+	}
+}
+
+// TestWaitNTimeout: the Timeout option bounds a double's WaitN, which fails
+// the app's test when the calls do not come in time.
+func TestWaitNTimeout(t *testing.T) {
+	ftb := newFakeTB(t.Name())
+	spy := new(fxtest.Spy[Job])
+	var took time.Duration
+	ftb.run(t, func(tb fxtest.TB) {
+		app := fxtest.New(tb, fxtest.Timeout(50*time.Millisecond), fxtest.Async(), fxbus.Topic[Job]("jobs"),
+			handlers.Supply(handlers.Register[Job]("jobs", spy)))
+		start := time.Now()
+		defer func() { took = time.Since(start) }()
+		spy.WaitN(app, 1) // nothing is published
+	})
+	ftb.cleanup(t)
+	ftb.wantError(t, "0 call(s) of the fxtest_test.Job handler returned, want 1")
+	if !ftb.failedNow() {
+		t.Error("WaitN did not end the test (FailNow)")
+	}
+	if took >= fxtest.DefaultTimeout/2 {
+		t.Errorf("WaitN took %v: the Timeout of 50ms did not bound it", took)
 	}
 }

@@ -179,7 +179,7 @@ func ExampleFlaky() {
 // asynchronous here, as in production: Publish does not wait for handlers.
 func ExampleBlocker() {
 	runTest("TestDropNewest", func(t fxtest.TB) {
-		slow := fxtest.NewBlocker[Job]()
+		slow := new(fxtest.Blocker[Job])
 		var jobs fxbus.Publisher[Job]
 		app := fxtest.New(t,
 			fxtest.Async(),

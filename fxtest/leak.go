@@ -1,93 +1,87 @@
 package fxtest
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"fmt"
 	"reflect"
+	"regexp"
+	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
-	"time"
+	"sync/atomic"
 
 	"go.uber.org/goleak"
 )
 
-// live holds the fxtest apps of this process that have not stopped yet.
-//
-// It is fxtest's only package-level state, and it has to be: goroutines
-// belong to the process, not to a test, so telling one test's goroutines
-// from another's needs to know which apps run at the same time. It holds no
-// settings; it only decides how long a leak check waits.
-var live = newRegistry()
+// Each app labels the goroutines it may start with a runtime/pprof label of
+// its own, "fxtest.app.N" = the test's name: New sets it on the goroutine
+// that calls it, and goroutines inherit the labels of the goroutine that
+// starts them, so the app's constructors and hooks, the bus's workers that
+// the test's publishes start, and what handlers start all carry it. The leak
+// check then looks only at the goroutines that carry its label: other
+// apps, running in parallel tests, are not in its way, and nothing waits
+// for them.
+const labelPrefix = "fxtest.app."
 
-type registry struct {
-	mu      sync.Mutex
-	apps    map[*App]struct{}
-	changed chan struct{} // closed and replaced whenever an app leaves
+// appSeq numbers the apps of the process, to make their labels unique.
+var appSeq atomic.Uint64
+
+// testLabels holds, per test name, the labels that the apps of that test set
+// on its goroutine. A later app of the same test, or of a subtest, adds its
+// label to them instead of replacing them (a goroutine's labels cannot be
+// read back), so that a goroutine started after both carries both.
+var testLabels sync.Map // test name → context.Context
+
+// labels are the labels an app set on its test's goroutine, and those the
+// goroutine had from fxtest before.
+type labels struct {
+	name          string
+	before, after context.Context
+	sameTest      bool // before holds labels of earlier apps of the same test
 }
 
-func newRegistry() *registry {
-	return &registry{apps: make(map[*App]struct{}), changed: make(chan struct{})}
+// labelGoroutine gives the calling goroutine, and the goroutines it starts
+// from now on, the label of app seq of the test called name, beside the
+// labels of the earlier apps of that test or of the tests that enclose it.
+func labelGoroutine(name string, seq uint64) labels {
+	l := labels{name: name, before: context.Background()}
+	for n := name; ; {
+		if c, ok := testLabels.Load(n); ok {
+			l.before, l.sameTest = c.(context.Context), n == name
+			break
+		}
+		i := strings.LastIndexByte(n, '/')
+		if i < 0 {
+			break
+		}
+		n = n[:i]
+	}
+	l.after = pprof.WithLabels(l.before, pprof.Labels(labelPrefix+strconv.FormatUint(seq, 10), name))
+	pprof.SetGoroutineLabels(l.after)
+	testLabels.Store(name, l.after)
+	return l
 }
 
-func (r *registry) add(a *App) {
-	r.mu.Lock()
-	r.apps[a] = struct{}{}
-	r.mu.Unlock()
-}
-
-func (r *registry) remove(a *App) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.apps[a]; !ok {
+// forget drops the app's labels from those of its test, once the app has
+// stopped, unless a later app of the test added its own. The goroutines
+// keep theirs.
+func (l labels) forget() {
+	if l.sameTest {
+		testLabels.CompareAndSwap(l.name, l.after, l.before)
 		return
 	}
-	delete(r.apps, a)
-	close(r.changed)
-	r.changed = make(chan struct{})
+	testLabels.CompareAndDelete(l.name, l.after)
 }
 
-// others returns the apps other than a that are still running: those a's
-// check can wait for, and those of a's own test or of an enclosing test,
-// which stop only after a's check, so waiting for them would deadlock.
-func (r *registry) others(a *App) (parallel, enclosing []*App) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for o := range r.apps {
-		switch {
-		case o == a:
-		case o.tb == a.tb || o.name == a.name || strings.HasPrefix(a.name, o.name+"/"):
-			enclosing = append(enclosing, o)
-		default:
-			parallel = append(parallel, o)
-		}
-	}
-	return parallel, enclosing
-}
-
-// waitGone waits until none of apps is running, or until deadline; it
-// returns those still running then.
-func (r *registry) waitGone(apps []*App, deadline time.Time) (running []*App) {
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
-	for {
-		r.mu.Lock()
-		running = running[:0]
-		for _, o := range apps {
-			if _, ok := r.apps[o]; ok {
-				running = append(running, o)
-			}
-		}
-		changed := r.changed
-		r.mu.Unlock()
-		if len(running) == 0 {
-			return nil
-		}
-		select {
-		case <-changed:
-		case <-timer.C:
-			return running
-		}
-	}
+// undo gives the calling goroutine back the labels it had before New, for
+// an app that did not start.
+func (l labels) undo() {
+	pprof.SetGoroutineLabels(l.before)
+	l.forget()
 }
 
 // Goroutines that are no app's leak: those running a test (a subtest that
@@ -95,53 +89,159 @@ func (r *registry) waitGone(apps []*App, deadline time.Time) (running []*App) {
 var (
 	ignoreTests     = goleak.IgnoreAnyFunction("testing.tRunner")
 	ignoreTeardowns = goleak.IgnoreAnyFunction(reflect.TypeFor[App]().PkgPath() + ".(*App).cleanup")
+	teardownFunc    = reflect.TypeFor[App]().PkgPath() + ".(*App).cleanup"
 )
 
 // leakHint says what to do about goroutines that are not the test's fault.
-const leakHint = "If one of them belongs to another test running in parallel that does not use fxtest, " +
-	"or is started once per process by a library, ignore it with fxtest.LeakCheck(goleak.IgnoreTopFunction(...)), " +
-	"or turn the check off with fxtest.NoLeakCheck()."
+const leakHint = "If one of them is started once per process by a library, ignore it with " +
+	"fxtest.LeakCheck(goleak.IgnoreTopFunction(...)), or turn the check off with fxtest.NoLeakCheck()."
 
-// checkLeaks runs after the app stopped: every goroutine started since New
-// and still running is a leak, unless it may belong to another app that is
-// still running. It waits for the parallel ones to stop before looking, since
-// their bus workers run until they do.
+// checkLeaks runs after the app stopped: every goroutine that carries the
+// app's label, and no label of an app made earlier (by this test or an
+// enclosing one, which stops later and checks it then), is a leak, unless
+// LeakCheck's options ignore it. goleak.Find looks, with its retries, while
+// the goroutines that are not the app's are ignored by their top function.
 func (a *App) checkLeaks() {
-	opts := append([]goleak.Option{a.ignore, ignoreTests, ignoreTeardowns}, a.cfg.leakOpts...)
-	deadline := time.Now().Add(a.cfg.timeout)
-	for {
-		if parallel, _ := live.others(a); len(parallel) > 0 {
-			a.tb.Logf("fxtest: the leak check waits up to %v for %s, running in parallel, to stop: their goroutines cannot be told from this app's",
-				time.Until(deadline).Round(time.Millisecond), describe(parallel))
-			if running := live.waitGone(parallel, deadline); len(running) > 0 {
-				a.tb.Logf("fxtest: leak check skipped: after %v, %s still running (goleak.VerifyTestMain in TestMain still checks the package at its end)",
-					a.cfg.timeout, describe(running))
-				return
-			}
-		}
-		err := goleak.Find(opts...)
-		if err == nil {
-			return
-		}
-		parallel, enclosing := live.others(a)
-		if len(parallel) > 0 {
-			continue // apps that started meanwhile: wait for them too
-		}
-		if len(enclosing) > 0 {
-			a.tb.Logf("fxtest: leak check inconclusive: these goroutines may belong to %s, of this test or an enclosing one, still running; its own leak check covers them when it stops:\n%v",
-				describe(enclosing), err)
-			return
-		}
-		a.tb.Errorf("fxtest: goroutines started while the app ran are still running after it stopped: %v\n%s", err, leakHint)
+	own, others, err := a.findLeaks()
+	if err != nil {
+		a.tb.Errorf("fxtest: leak check: reading the goroutine profile: %v", err)
 		return
 	}
+	if len(own) == 0 {
+		if len(others) > 0 {
+			a.tb.Logf("fxtest: leak check inconclusive: %d goroutine(s) started while the app ran may belong to %s, made earlier and still running; its own leak check covers them",
+				len(others), describe(others))
+		}
+		return
+	}
+	opts := append([]goleak.Option{a.ignore, ignoreTests, ignoreTeardowns}, a.cfg.leakOpts...)
+	opts = append(opts, a.ignoreOthers(own)...)
+	found := goleak.Find(opts...)
+	if found == nil {
+		return // LeakCheck's options ignore them, or they ended meanwhile
+	}
+	if own, _, err := a.findLeaks(); err == nil && len(own) == 0 {
+		return // what is left is another app's
+	}
+	a.tb.Errorf("fxtest: goroutines started while the app ran are still running after it stopped: %v\n%s", found, leakHint)
 }
 
-// describe names the tests of apps, sorted, for log lines.
-func describe(apps []*App) string {
-	names := make([]string, len(apps))
-	for i, o := range apps {
-		names[i] = fmt.Sprintf("%q", o.name)
+// ignoreOthers returns goleak options that ignore the goroutines running
+// now that are not the app's, by their top function, unless one of the
+// app's own goroutines has the same top function.
+func (a *App) ignoreOthers(own []goroutine) []goleak.Option {
+	all, err := goroutines()
+	if err != nil {
+		return nil
+	}
+	mine := make(map[string]bool)
+	for _, g := range own {
+		mine[g.top()] = true
+	}
+	seen := make(map[string]bool)
+	var opts []goleak.Option
+	for _, g := range all {
+		if t := g.top(); !g.has(a.seq) && !mine[t] && !seen[t] && t != "" {
+			seen[t] = true
+			opts = append(opts, goleak.IgnoreTopFunction(t))
+		}
+	}
+	return opts
+}
+
+// findLeaks returns the goroutines that carry the app's label (apart from
+// those running tests or fxtest's cleanups): own when the app's label is
+// the oldest fxtest label they carry, others when an earlier app's is.
+func (a *App) findLeaks() (own, others []goroutine, err error) {
+	all, err := goroutines()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, g := range all {
+		if !g.has(a.seq) || g.runs("testing.tRunner") || g.runs(teardownFunc) {
+			continue
+		}
+		if g.apps[0] == a.seq {
+			own = append(own, g)
+		} else {
+			others = append(others, g)
+		}
+	}
+	return own, others, nil
+}
+
+// goroutine is a group of goroutines with the same stack and labels, as
+// the goroutine profile lists them.
+type goroutine struct {
+	apps   []uint64          // the fxtest apps whose labels they carry, oldest first
+	names  map[uint64]string // the tests of those apps
+	frames []string          // function names, innermost first
+}
+
+var appLabel = regexp.MustCompile(`"` + regexp.QuoteMeta(labelPrefix) + `(\d+)":"((?:[^"\\]|\\.)*)"`)
+
+// goroutines reads the goroutine profile, with labels.
+func goroutines() ([]goroutine, error) {
+	var buf bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
+		return nil, err
+	}
+	var gs []goroutine
+	var cur *goroutine
+	sc := bufio.NewScanner(&buf)
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.Contains(line, " @ 0x"):
+			gs = append(gs, goroutine{names: make(map[uint64]string)})
+			cur = &gs[len(gs)-1]
+		case cur == nil:
+		case strings.HasPrefix(line, "# labels: "):
+			for _, m := range appLabel.FindAllStringSubmatch(line, -1) {
+				seq, _ := strconv.ParseUint(m[1], 10, 64)
+				name, _ := strconv.Unquote(`"` + m[2] + `"`)
+				cur.apps = append(cur.apps, seq)
+				cur.names[seq] = name
+			}
+			slices.Sort(cur.apps)
+		case strings.HasPrefix(line, "#\t0x"):
+			if f := strings.Split(line, "\t"); len(f) >= 3 {
+				fn, _, _ := strings.Cut(f[2], "+0x")
+				cur.frames = append(cur.frames, fn)
+			}
+		}
+	}
+	return gs, sc.Err()
+}
+
+func (g goroutine) has(seq uint64) bool { return slices.Contains(g.apps, seq) }
+
+func (g goroutine) runs(fn string) bool { return slices.Contains(g.frames, fn) }
+
+// top returns the goroutine's top function as goleak and tracebacks name
+// it: the innermost frame outside the runtime's unexported functions.
+func (g goroutine) top() string {
+	for _, f := range g.frames {
+		rest, inRuntime := strings.CutPrefix(f, "runtime.")
+		if !inRuntime || (rest != "" && 'A' <= rest[0] && rest[0] <= 'Z') {
+			return f
+		}
+	}
+	return ""
+}
+
+// describe names the tests of the earlier apps whose labels gs carry, for
+// log lines.
+func describe(gs []goroutine) string {
+	seen := make(map[string]bool)
+	var names []string
+	for _, g := range gs {
+		n := fmt.Sprintf("%q", g.names[g.apps[0]])
+		if !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
 	}
 	slices.Sort(names)
 	if len(names) == 1 {

@@ -18,14 +18,15 @@ import (
 	"github.com/fxbus/fxbus/internal/source"
 )
 
-// RecorderName is the handler name a Recorder subscribes with, as it shows in
-// the bus's stats. One Recorder per topic (or pattern) and app.
-const RecorderName = "fxtest.recorder"
+// recorderName is the handler name a Recorder subscribes with, as it shows
+// in the bus's stats. One Recorder per topic (or pattern) and app.
+const recorderName = "fxtest.recorder"
 
 // Recorder records every message of type T published on a topic (or on the
 // topics a pattern matches), in order, with its correlation ID. Subscribe one
 // with Record on a running app, or with its Option when the app is built, to
-// see what components publish while they start. It is safe for concurrent
+// see what components publish while they start. It subscribes as the handler
+// "fxtest.recorder", as the bus's stats show it. It is safe for concurrent
 // use.
 type Recorder[T any] struct {
 	pattern string
@@ -78,7 +79,7 @@ func (r *Recorder[T]) subscribe(app *App) error {
 		return err
 	}
 	// The subscription lives as long as the bus: its Close ends it.
-	if _, err := reg.Subscribe(context.Background(), app.bus, handlers.Env{}); err != nil {
+	if _, err := reg.Subscribe(context.Background(), app.bus); err != nil {
 		return fmt.Errorf("%s: %w", r, err)
 	}
 	return nil
@@ -95,7 +96,7 @@ func (r *Recorder[T]) registration(b *bus.Bus, app *App) (handlers.Registration,
 	if app != nil {
 		r.timeout = app.cfg.timeout
 	}
-	return handlers.RegisterFunc(r.pattern, r.handle, bus.Name(RecorderName), handlers.NoDeadLetters()), nil
+	return handlers.RegisterFunc(r.pattern, r.handle, bus.Name(recorderName), handlers.NoDeadLetters()), nil
 }
 
 type recorderIn struct {

@@ -156,7 +156,7 @@ func TestRecorderFailures(t *testing.T) {
 		{
 			name: "AssertNone on a busy bus",
 			test: func(tb fxtest.TB) {
-				blk := fxtest.NewBlocker[Order]()
+				blk := new(fxtest.Blocker[Order])
 				app := fxtest.New(tb, append(declared, fxtest.Async(), handlers.Supply(handlers.Register[Order]("orders", blk, bus.Name("slow"))))...)
 				tb.Cleanup(blk.ReleaseAll)
 				rec := fxtest.Record[Order](app, "orders")

@@ -68,7 +68,7 @@ func BenchmarkBus(b *testing.B) {
 			return err
 		}},
 		{"Registration", func(bs *bus.Bus) error {
-			_, err := RegisterFunc("bench", benchWork, bus.Buffer(1024)).Subscribe(context.Background(), bs, Env{})
+			_, err := RegisterFunc("bench", benchWork, bus.Buffer(1024)).Subscribe(context.Background(), bs)
 			return err
 		}},
 	} {

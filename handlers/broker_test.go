@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fxbus/fxbus/bus"
+	"github.com/fxbus/fxbus/internal/broker"
 )
 
 // A message delivered by a broker is called once per delivery, with the
@@ -49,7 +50,7 @@ func TestBrokerDeliveryOwnsRetries(t *testing.T) {
 		return nil
 	}, bus.Name("mailer"), Retry(2, fast), NoDeadLetters()), Env{})
 
-	ctx := WithBrokerDelivery(testCtx(t), "orders.placed", 3)
+	ctx := broker.WithDelivery(testCtx(t), "orders.placed", 3)
 	if err := orders.PublishSync(ctx, 1); !errors.Is(err, errBoom) {
 		t.Fatalf("PublishSync = %v, want the handler's error", err)
 	}
@@ -85,7 +86,7 @@ func TestBrokerDeliveryUnmarked(t *testing.T) {
 	}, bus.Name("billing"), Retry(3, Backoff(time.Millisecond, time.Millisecond))), Env{})
 
 	// Marked for another topic: not a broker's delivery of this message.
-	ctx := WithBrokerDelivery(testCtx(t), "payments.made", 2)
+	ctx := broker.WithDelivery(testCtx(t), "payments.made", 2)
 	if err := orders.PublishSync(ctx, 1); !errors.Is(err, errBoom) {
 		t.Fatalf("PublishSync = %v, want the handler's error", err)
 	}

@@ -32,7 +32,7 @@ type DeadLetter[T any] struct {
 }
 
 // isDeadLetter marks DeadLetter types; it is how the project tells a
-// dead-letter topic's handler from others (see Registration.TakesDeadLetters).
+// dead-letter topic's handler from others.
 func (DeadLetter[T]) isDeadLetter() {}
 
 type deadLetterValue interface{ isDeadLetter() }

@@ -1,5 +1,8 @@
 // Package handlers runs typed message handlers on a bus.Bus so that they
-// survive failure, and carries them, typed, through one fx value group.
+// survive failure (retries, timeouts, dead letters, middleware), and carries
+// them, typed, through one fx value group. For a plain function per message
+// without those layers, reach for bus.Handle; what runs the registrations is
+// fxbus.Module (or, without fx, a lifecycle.Runner).
 //
 // A handler handles one message type T: a function func(ctx, T) error
 // (RegisterFunc), or any value with a method Handle(ctx, T) error
@@ -24,11 +27,11 @@
 //
 // Each call goes through these layers, outermost first:
 //
-//  1. attempts: observes each call (Env.Observer), retries failed calls with
-//     an exponential backoff with jitter (Retry), and publishes the message
-//     as a DeadLetter when it gives up;
-//     (between 1 and 2, when set, Env.Interceptor wraps each attempt: a
-//     trace span per attempt with package otelfxbus)
+//  1. attempts: reports each call to the app's observers (logs and
+//     metrics), retries failed calls with an exponential backoff with
+//     jitter (Retry), and publishes the message as a DeadLetter when it
+//     gives up;
+//     (between 1 and 2, with package otelfxbus, a trace span per attempt)
 //  2. recover: turns a panic into a *bus.PanicError that holds the stack;
 //  3. timeout: gives the call a deadline (Timeout);
 //  4. the user's middleware (WithMiddleware), the first given outermost;
@@ -57,23 +60,20 @@
 // example to store it for a person to follow up), or use NoDeadLetters to
 // drop such messages on purpose. When nothing subscribes, the message is
 // lost, and said so three times: the handler's error says that nobody
-// will read it (and matches ErrDeadLetterUnread), the observer sees
-// FateDeadLetterUnread (fxbus.Module logs it at error level with the
+// will read it (and matches ErrDeadLetterUnread), fxbus.Module logs it at error level with the
 // topic, handler, correlation ID and error, rate-limited, and counts it in
-// fxbus_handler_failures_total{then="dead-letter-unread"}), and the bus
+// fxbus_handler_failures_total{then="dead-letter-unread"}, and the bus
 // counts the publish as Unrouted on the dead-letter topic.
 //
 // # Observation
 //
-// With Env.Observer set, Observer.Bind is called once per subscription and
-// CallObserver.Observe once per call, with the call's duration, outcome
-// (what the call did: OutcomeOK, OutcomeError, OutcomePanic or
-// OutcomeTimeout, as OutcomeOf tells them from its error), attempt number
-// and fate (what became of the message: FateHandled, FateRetried, or where
-// it went after its last attempt: FateDeadLettered, FateDeadLetterUnread,
-// FateDeadLetterFailed, FateDiscarded). A panic is OutcomePanic whatever
-// its fate. Without an observer a call reads no clock. Env.Wait replaces
-// the wait between attempts, for tests.
+// The app that subscribes a Registration (a lifecycle.Runner, which
+// fxbus.Module runs) observes every call: its duration, what the call did
+// (ok, error, panic or timeout: a panic is a panic whatever happens next),
+// its attempt number, and what became of the message (handled, retried, or
+// where it went after its last attempt). lifecycle's Log logs the failures,
+// package metrics counts them, package otelfxbus traces each attempt.
+// Without an observer a call reads no clock.
 //
 // # Cost
 //

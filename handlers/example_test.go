@@ -37,7 +37,7 @@ func Example() {
 	defer b.Close(context.Background())
 
 	reg := handlers.Register[Order]("orders.created", &Audit{Log: func(s string) { fmt.Println(s) }})
-	if _, err := reg.Subscribe(context.Background(), b, handlers.Env{}); err != nil {
+	if _, err := reg.Subscribe(context.Background(), b); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -59,7 +59,7 @@ func ExampleRetry() {
 		}
 		return nil
 	}, handlers.Retry(5, handlers.Backoff(time.Millisecond, 10*time.Millisecond)))
-	if _, err := reg.Subscribe(context.Background(), b, handlers.Env{}); err != nil {
+	if _, err := reg.Subscribe(context.Background(), b); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -90,7 +90,7 @@ func ExampleDeadLetter() {
 		return nil
 	})
 	for _, r := range []handlers.Registration{fail, dead} {
-		if _, err := r.Subscribe(ctx, b, handlers.Env{}); err != nil {
+		if _, err := r.Subscribe(ctx, b); err != nil {
 			fmt.Println(err)
 			return
 		}
@@ -120,7 +120,7 @@ func ExampleWithMiddleware() {
 		fmt.Println("handler")
 		return nil
 	}, handlers.WithMiddleware(trace("outer"), trace("inner")))
-	if _, err := reg.Subscribe(context.Background(), b, handlers.Env{}); err != nil {
+	if _, err := reg.Subscribe(context.Background(), b); err != nil {
 		fmt.Println(err)
 		return
 	}

@@ -83,7 +83,7 @@ func TestFxGroup(t *testing.T) {
 	sortRegs(regs)
 	var got []string
 	for _, r := range regs {
-		got = append(got, r.Topic()+"/"+r.Name()+"/"+r.Type().String())
+		got = append(got, r.Topic()+"/"+r.Name()+"/"+r.typ.String())
 	}
 	want := []string{
 		"a.first/first/int",
@@ -96,7 +96,7 @@ func TestFxGroup(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("registrations:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if src := regs[3].Source(); !strings.HasPrefix(src, "handlers.newMailer (fx_test.go:") {
+	if src := regs[3].source; !strings.HasPrefix(src, "handlers.newMailer (fx_test.go:") {
 		t.Errorf("ProvideHandler source = %q, want the constructor", src)
 	}
 

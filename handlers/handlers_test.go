@@ -228,7 +228,7 @@ func TestSubscribeTypeMismatch(t *testing.T) {
 	b := newBus(t)
 	mustTopic[order](t, b, "orders.created")
 	reg := RegisterFunc("orders.created", func(context.Context, payment) error { return nil })
-	_, err := reg.Subscribe(context.Background(), b, Env{})
+	_, err := reg.Subscribe(context.Background(), b)
 	var te *bus.TypeError
 	if !errors.As(err, &te) {
 		t.Fatalf("Subscribe: %v, want a *bus.TypeError", err)
@@ -249,7 +249,7 @@ func TestSubscribeDeadLetterTypeMismatch(t *testing.T) {
 	b := newBus(t)
 	mustTopic[string](t, b, "orders.created.dead-letter")
 	reg := RegisterFunc("orders.created", func(context.Context, order) error { return nil })
-	_, err := reg.Subscribe(context.Background(), b, Env{})
+	_, err := reg.Subscribe(context.Background(), b)
 	var te *bus.TypeError
 	if !errors.As(err, &te) || !strings.Contains(err.Error(), "dead-letter") {
 		t.Fatalf("Subscribe: %v, want a *bus.TypeError about the dead-letter topic", err)
@@ -268,18 +268,18 @@ func TestSubscribeDuplicateName(t *testing.T) {
 	b := newBus(t)
 	h := func(context.Context, order) error { return nil }
 	mustSubscribe(t, b, RegisterFunc("orders.created", h, bus.Name("audit")), Env{})
-	_, err := RegisterFunc("orders.created", h, bus.Name("audit")).Subscribe(context.Background(), b, Env{})
+	_, err := RegisterFunc("orders.created", h, bus.Name("audit")).Subscribe(context.Background(), b)
 	if err == nil || !strings.Contains(err.Error(), `"audit"`) || !strings.Contains(err.Error(), "already exists") {
 		t.Fatalf("second Subscribe: %v, want a duplicate-name error", err)
 	}
 	// The same struct type twice gets the same default name.
 	mustSubscribe(t, b, Register[order]("orders.created", &auditor{}), Env{})
-	if _, err := Register[order]("orders.created", &auditor{}).Subscribe(context.Background(), b, Env{}); err == nil {
+	if _, err := Register[order]("orders.created", &auditor{}).Subscribe(context.Background(), b); err == nil {
 		t.Fatal("second handler of one type on one topic: want a duplicate-name error")
 	}
 	// The last bus.Name wins, for the registration and its subscription alike.
 	reg := RegisterFunc("orders.created", h, bus.Name("x"), bus.Name("y"))
-	s, err := reg.Subscribe(context.Background(), b, Env{})
+	s, err := reg.Subscribe(context.Background(), b)
 	if err != nil {
 		t.Fatalf("two bus.Name options: %v", err)
 	}
@@ -302,24 +302,24 @@ func (a *auditor) Handle(_ context.Context, o order) error {
 
 func TestRegistrationAccessors(t *testing.T) {
 	reg := Register[order]("orders.created", &auditor{})
-	if reg.Topic() != "orders.created" || reg.Type() != reflectType[order]() || reg.Name() != "handlers.auditor" {
-		t.Errorf("got %q %v %q", reg.Topic(), reg.Type(), reg.Name())
+	if reg.Topic() != "orders.created" || reg.typ != reflectType[order]() || reg.Name() != "handlers.auditor" {
+		t.Errorf("got %q %v %q", reg.Topic(), reg.typ, reg.Name())
 	}
-	if !strings.HasPrefix(reg.Source(), "handlers.TestRegistrationAccessors (handlers_test.go:") {
-		t.Errorf("Source = %q", reg.Source())
+	if !strings.HasPrefix(reg.source, "handlers.TestRegistrationAccessors (handlers_test.go:") {
+		t.Errorf("Source = %q", reg.source)
 	}
-	if s := reg.String(); !strings.Contains(s, `"handlers.auditor"`) || !strings.Contains(s, reg.Source()) {
+	if s := reg.String(); !strings.Contains(s, `"handlers.auditor"`) || !strings.Contains(s, reg.source) {
 		t.Errorf("String = %q", s)
 	}
 	fn := RegisterFunc("x", namedHandler)
-	if fn.Name() != "handlers.namedHandler" || !strings.Contains(fn.Source(), "TestRegistrationAccessors") {
-		t.Errorf("RegisterFunc: name %q, source %q", fn.Name(), fn.Source())
+	if fn.Name() != "handlers.namedHandler" || !strings.Contains(fn.source, "TestRegistrationAccessors") {
+		t.Errorf("RegisterFunc: name %q, source %q", fn.Name(), fn.source)
 	}
 	if err := reg.Err(); err != nil {
 		t.Errorf("Err: %v", err)
 	}
 	var zero Registration
-	if _, err := zero.Subscribe(context.Background(), bus.New(), Env{}); err == nil || zero.Err() == nil {
+	if _, err := zero.Subscribe(context.Background(), bus.New()); err == nil || zero.Err() == nil {
 		t.Error("zero Registration: want an error")
 	}
 }
@@ -360,7 +360,7 @@ func TestBadOptions(t *testing.T) {
 	b := newBus(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := tt.reg.Subscribe(context.Background(), b, Env{})
+			_, err := tt.reg.Subscribe(context.Background(), b)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Subscribe: %v, want an error containing %q", err, tt.want)
 			}
@@ -369,7 +369,7 @@ func TestBadOptions(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Register[order]("t", &auditor{}).Subscribe(context.Background(), nil, Env{}); err == nil {
+	if _, err := Register[order]("t", &auditor{}).Subscribe(context.Background(), nil); err == nil {
 		t.Error("nil bus: want an error")
 	}
 }

@@ -11,7 +11,37 @@ import (
 	"time"
 
 	"github.com/fxbus/fxbus/bus"
+	"github.com/fxbus/fxbus/internal/observe"
 )
+
+// The observation contract lives in internal/observe; these names keep the
+// tests short.
+type (
+	Env             = observe.Env
+	Call            = observe.Call
+	Fate            = observe.Fate
+	Outcome         = observe.Outcome
+	Observer        = observe.Observer
+	CallObserver    = observe.CallObserver
+	Interceptor     = observe.Interceptor
+	CallInterceptor = observe.CallInterceptor
+)
+
+const (
+	OutcomeOK            = observe.OutcomeOK
+	OutcomeError         = observe.OutcomeError
+	OutcomePanic         = observe.OutcomePanic
+	OutcomeTimeout       = observe.OutcomeTimeout
+	FateHandled          = observe.FateHandled
+	FateRetried          = observe.FateRetried
+	FateDeadLettered     = observe.FateDeadLettered
+	FateDeadLetterUnread = observe.FateDeadLetterUnread
+	FateDeadLetterFailed = observe.FateDeadLetterFailed
+	FateDiscarded        = observe.FateDiscarded
+)
+
+// OutcomeOf is observe.OutcomeOf.
+func OutcomeOf(err error) Outcome { return observe.OutcomeOf(err) }
 
 // testTimeout bounds every wait in these tests, so that a bug fails a test
 // instead of hanging the run.
@@ -54,7 +84,7 @@ func mustTopic[T any](t testing.TB, b *bus.Bus, name string) *bus.Topic[T] {
 // mustSubscribe subscribes reg for as long as the bus lives.
 func mustSubscribe(t testing.TB, b *bus.Bus, reg Registration, env Env) Subscription {
 	t.Helper()
-	s, err := reg.Subscribe(context.Background(), b, env)
+	s, err := reg.Subscribe(observe.WithEnv(context.Background(), env), b)
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}

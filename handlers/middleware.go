@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/fxbus/fxbus/bus"
+	"github.com/fxbus/fxbus/internal/broker"
+	"github.com/fxbus/fxbus/internal/observe"
 	"github.com/fxbus/fxbus/internal/quote"
 )
 
@@ -19,7 +21,7 @@ type Middleware[T any] func(next Handler[T]) Handler[T]
 
 // ErrTimeout is matched (with errors.Is) by the error of a handler call that
 // failed after its Timeout passed.
-var ErrTimeout = errors.New("handlers: handler call timed out")
+var ErrTimeout = observe.ErrTimeout
 
 // chain wraps h in mws, the first the outermost.
 func chain[T any](h Handler[T], mws ...Middleware[T]) (Handler[T], error) {
@@ -52,8 +54,8 @@ func (r *recoverer[T]) Handle(ctx context.Context, v T) (err error) {
 	return r.next.Handle(ctx, v)
 }
 
-// interceptMiddleware runs each attempt inside ci (see Env.Interceptor).
-func interceptMiddleware[T any](ci CallInterceptor) Middleware[T] {
+// interceptMiddleware runs each attempt inside ci (see observe.Env.Interceptor).
+func interceptMiddleware[T any](ci observe.CallInterceptor) Middleware[T] {
 	return func(next Handler[T]) Handler[T] {
 		return Func[T](func(ctx context.Context, v T) error {
 			ictx, end := ci.Begin(ctx)
@@ -82,36 +84,12 @@ func timeoutMiddleware[T any](d time.Duration) Middleware[T] {
 	}
 }
 
-// OutcomeOf returns what a call did from its error: OutcomeOK for nil,
-// OutcomePanic for a *bus.PanicError (as the recover layer returns it),
-// OutcomeTimeout for an error matching ErrTimeout, else OutcomeError. It is
-// Call.Outcome.
-func OutcomeOf(err error) Outcome {
-	switch {
-	case err == nil:
-		return OutcomeOK
-	case isPanic(err):
-		return OutcomePanic
-	case errors.Is(err, ErrTimeout):
-		return OutcomeTimeout
-	}
-	return OutcomeError
-}
-
-// isPanic reports whether err is a *bus.PanicError, unwrapped: the recover
-// layer returns it as is, while a handler that returns the joined errors of
-// a PublishSync whose handler panicked did not panic itself.
-func isPanic(err error) bool {
-	_, ok := err.(*bus.PanicError)
-	return ok
-}
-
 // attempts is the outermost layer: it observes each call, retries, and
 // dead-letters the messages it gives up on. One per subscription.
 type attempts[T any] struct {
 	next   Handler[T]
 	policy retryPolicy
-	obs    CallObserver // nil: no clock reading at all
+	obs    observe.CallObserver // nil: no clock reading at all
 	dl     *deadLetters[T]
 	name   string // the subscriber, for dead letters and errors
 	topic  string // the registration's topic or pattern
@@ -142,7 +120,7 @@ func (a *attempts[T]) Handle(ctx context.Context, v T) error {
 	start := a.now()
 	err := a.next.Handle(ctx, v)
 	if err == nil {
-		a.obs.Observe(Call{Ctx: ctx, Duration: a.now().Sub(start), Outcome: OutcomeOK, Attempt: 1})
+		a.obs.Observe(observe.Call{Ctx: ctx, Duration: a.now().Sub(start), Outcome: observe.OutcomeOK, Attempt: 1})
 		return nil
 	}
 	return a.failed(ctx, v, err, start)
@@ -155,16 +133,16 @@ func (a *attempts[T]) since(start time.Time) time.Duration {
 	return a.now().Sub(start)
 }
 
-func (a *attempts[T]) observe(ctx context.Context, d time.Duration, err error, attempt int, f Fate, dlTopic string) {
+func (a *attempts[T]) observe(ctx context.Context, d time.Duration, err error, attempt int, f observe.Fate, dlTopic string) {
 	if a.obs != nil {
-		a.obs.Observe(Call{Ctx: ctx, Duration: d, Outcome: OutcomeOf(err), Err: err, Attempt: attempt, Fate: f, DeadLetterTopic: dlTopic})
+		a.obs.Observe(observe.Call{Ctx: ctx, Duration: d, Outcome: observe.OutcomeOf(err), Err: err, Attempt: attempt, Fate: f, DeadLetterTopic: dlTopic})
 	}
 }
 
 // failed takes over after the first attempt failed with err.
 func (a *attempts[T]) failed(ctx context.Context, v T, err error, start time.Time) error {
-	if d, ok := brokerFrom(ctx); ok { // the broker retries and dead-letters
-		a.observe(ctx, a.since(start), err, d.attempt, FateRetried, "")
+	if d, ok := broker.From(ctx); ok { // the broker retries and dead-letters
+		a.observe(ctx, a.since(start), err, d.Attempt, observe.FateRetried, "")
 		return err
 	}
 	actx := ctx
@@ -173,7 +151,7 @@ func (a *attempts[T]) failed(ctx context.Context, v T, err error, start time.Tim
 		if !a.policy.worthRetry(ctx, err, attempt) {
 			return a.giveUp(actx, v, err, attempt, d, nil)
 		}
-		a.observe(actx, d, err, attempt, FateRetried, "")
+		a.observe(actx, d, err, attempt, observe.FateRetried, "")
 		if werr := a.sleep(ctx, a.policy.backoff(attempt, a.rnd())); werr != nil {
 			// The bus gave up draining: this attempt was observed as
 			// retried already, so the give-up is not observed again.
@@ -184,7 +162,7 @@ func (a *attempts[T]) failed(ctx context.Context, v T, err error, start time.Tim
 			start = a.now()
 		}
 		if err = a.next.Handle(actx, v); err == nil {
-			a.observe(actx, a.since(start), nil, attempt+1, FateHandled, "")
+			a.observe(actx, a.since(start), nil, attempt+1, observe.FateHandled, "")
 			return nil
 		}
 	}
@@ -194,17 +172,17 @@ func (a *attempts[T]) failed(ctx context.Context, v T, err error, start time.Tim
 // attempt with the message's fate, and returns the error the bus gets.
 // waitErr is set when a backoff was cut short.
 func (a *attempts[T]) giveUp(ctx context.Context, v T, err error, attempt int, d time.Duration, waitErr error) error {
-	fate, dlTopic, dlErr := FateDiscarded, "", error(nil)
+	fate, dlTopic, dlErr := observe.FateDiscarded, "", error(nil)
 	if a.dl != nil {
 		var read bool
 		dlTopic, read, dlErr = a.dl.publish(ctx, v, err, attempt, a.name, a.topic)
 		switch {
 		case dlErr != nil:
-			fate = FateDeadLetterFailed
+			fate = observe.FateDeadLetterFailed
 		case !read:
-			fate = FateDeadLetterUnread
+			fate = observe.FateDeadLetterUnread
 		default:
-			fate = FateDeadLettered
+			fate = observe.FateDeadLettered
 		}
 	}
 	if waitErr == nil {
@@ -217,7 +195,7 @@ func (a *attempts[T]) giveUp(ctx context.Context, v T, err error, attempt int, d
 }
 
 // giveUpError says what the handler did and where the message went.
-func (a *attempts[T]) giveUpError(err error, attempt int, waitErr error, fate Fate, dlTopic string, dlErr error) error {
+func (a *attempts[T]) giveUpError(err error, attempt int, waitErr error, fate observe.Fate, dlTopic string, dlErr error) error {
 	var what string
 	switch {
 	case waitErr != nil:
@@ -229,13 +207,13 @@ func (a *attempts[T]) giveUpError(err error, attempt int, waitErr error, fate Fa
 	}
 	name, topic := quote.String(a.name), quote.String(dlTopic)
 	switch fate {
-	case FateDiscarded:
+	case observe.FateDiscarded:
 		return fmt.Errorf("handlers: %s %s: %w", name, what, err)
-	case FateDeadLetterFailed:
+	case observe.FateDeadLetterFailed:
 		return errors.Join(
 			fmt.Errorf("handlers: %s %s: %w", name, what, err),
 			fmt.Errorf("handlers: %s could not dead-letter the message to %s, so it is lost: %w", name, topic, dlErr))
-	case FateDeadLetterUnread:
+	case observe.FateDeadLetterUnread:
 		return &unreadError{
 			msg: fmt.Sprintf("handlers: %s %s; the message went to dead-letter topic %s, but nothing subscribes to it, "+
 				"so nobody will read it (subscribe a handler to %s, or drop such messages with handlers.NoDeadLetters): %v",

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/fxbus/fxbus/bus"
+	"github.com/fxbus/fxbus/internal/fxgroup"
+	"github.com/fxbus/fxbus/internal/observe"
 	"github.com/fxbus/fxbus/internal/quote"
 	"github.com/fxbus/fxbus/internal/source"
 )
@@ -22,29 +24,28 @@ type Registration struct {
 	source    string
 	err       error // what was wrong with the options
 	dead      bool  // T is a DeadLetter type
-	subscribe func(ctx context.Context, b *bus.Bus, env Env) (Subscription, error)
+	subscribe func(ctx context.Context, b *bus.Bus, env observe.Env) (Subscription, error)
+}
+
+func init() {
+	fxgroup.Describe = func(reg any) fxgroup.Info {
+		r, ok := reg.(Registration)
+		if !ok {
+			return fxgroup.Info{}
+		}
+		return fxgroup.Info{Type: r.typ, Source: r.source, DeadLetters: r.dead}
+	}
 }
 
 // Topic returns the topic name or pattern the handler subscribes to.
 func (r Registration) Topic() string { return r.topic }
 
-// Type returns the message type the handler takes.
-func (r Registration) Type() reflect.Type { return r.typ }
-
 // Name returns the handler's name: the one bus.Name gave, or a name derived from
 // the handler's type or function.
 func (r Registration) Name() string { return r.name }
 
-// TakesDeadLetters reports whether the handler takes DeadLetter values: its
-// topic is a dead-letter topic, which the handlers that give up on messages
-// declare, so an app need not.
-func (r Registration) TakesDeadLetters() bool { return r.dead }
-
-// Source returns where the registration was made (function and file:line),
-// for error messages.
-func (r Registration) Source() string { return r.source }
-
-// String describes the registration for logs and errors.
+// String describes the registration for logs and errors: its name, topic,
+// message type and where it was made (function and file:line).
 func (r Registration) String() string {
 	return fmt.Sprintf("handler %s for %s (%s, registered at %s)", quote.String(r.name), quote.String(r.topic), r.typ, r.source)
 }
@@ -66,18 +67,20 @@ func (r Registration) Err() error {
 var errZero = errors.New("handlers: zero Registration: make one with handlers.Register or handlers.RegisterFunc")
 
 // Subscribe subscribes the handler to b until ctx ends or the subscription
-// is closed. The handler's calls are observed by env.Observer, if set.
-// Errors name the registration and its source; a topic declared with another
-// message type is a *bus.TypeError (use errors.As), and so is a dead-letter
-// topic declared with another type than DeadLetter[T].
-func (r Registration) Subscribe(ctx context.Context, b *bus.Bus, env Env) (Subscription, error) {
+// is closed, with the layers the package documentation lists. Errors name
+// the registration and its source; a topic declared with another message
+// type is a *bus.TypeError (use errors.As), and so is a dead-letter topic
+// declared with another type than DeadLetter[T]. Without fx, a
+// lifecycle.Runner subscribes an app's registrations (and adds logging,
+// metrics and tracing); Subscribe is for one handler on its own.
+func (r Registration) Subscribe(ctx context.Context, b *bus.Bus) (Subscription, error) {
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
 	if b == nil {
 		return nil, fmt.Errorf("handlers: subscribe %s: nil *bus.Bus", r)
 	}
-	s, err := r.subscribe(ctx, b, env)
+	s, err := r.subscribe(ctx, b, observe.EnvFrom(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("handlers: subscribe %s: %w", r, err)
 	}
@@ -128,7 +131,7 @@ func newRegistration[T any](topic string, h Handler[T], opts []bus.SubscribeOpti
 		}
 	}
 	r.err = errors.Join(c.errs...)
-	r.subscribe = func(ctx context.Context, b *bus.Bus, env Env) (Subscription, error) {
+	r.subscribe = func(ctx context.Context, b *bus.Bus, env observe.Env) (Subscription, error) {
 		return subscribe(ctx, b, env, r, h, c, mws)
 	}
 	return r
@@ -136,7 +139,7 @@ func newRegistration[T any](topic string, h Handler[T], opts []bus.SubscribeOpti
 
 // subscribe builds the handler's chain for one subscription and subscribes
 // it.
-func subscribe[T any](ctx context.Context, b *bus.Bus, env Env, r Registration, h Handler[T], c *config, user []Middleware[T]) (Subscription, error) {
+func subscribe[T any](ctx context.Context, b *bus.Bus, env observe.Env, r Registration, h Handler[T], c *config, user []Middleware[T]) (Subscription, error) {
 	top, a, err := build(b, env, r.topic, r.name, h, c, user)
 	if err != nil {
 		return nil, err
@@ -162,7 +165,7 @@ func subscribe[T any](ctx context.Context, b *bus.Bus, env Env, r Registration, 
 // build wraps h in its layers, outermost first: attempts (observe, retry,
 // dead letter), the Env's Interceptor, recover, timeout, the user's middleware. With a nil b, dead
 // letters are off.
-func build[T any](b *bus.Bus, env Env, topic, name string, h Handler[T], c *config, user []Middleware[T]) (Handler[T], *attempts[T], error) {
+func build[T any](b *bus.Bus, env observe.Env, topic, name string, h Handler[T], c *config, user []Middleware[T]) (Handler[T], *attempts[T], error) {
 	a := &attempts[T]{
 		policy: c.retry,
 		name:   name,

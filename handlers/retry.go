@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"time"
+
+	"github.com/fxbus/fxbus/internal/broker"
 )
 
 // retryPolicy is how many times a message is tried and how long to wait in
@@ -98,15 +100,15 @@ type attemptKey struct{}
 
 // AttemptFrom returns which attempt at the current message a handler's call
 // is: 1 for the first call, 2 for the first retry, and so on; for a message
-// that a broker delivered (WithBrokerDelivery), the broker's delivery count.
+// that a broker delivered (an import of package natsbridge), the broker's delivery count.
 // It returns 1 for a context that carries no attempt number.
 func AttemptFrom(ctx context.Context) int {
 	if ctx != nil {
 		if n, ok := ctx.Value(attemptKey{}).(int); ok {
 			return n
 		}
-		if d, ok := brokerFrom(ctx); ok {
-			return d.attempt
+		if d, ok := broker.From(ctx); ok {
+			return d.Attempt
 		}
 	}
 	return 1

@@ -39,21 +39,22 @@
 // so the bus's report and the hooks of what the handlers depend on need that
 // time.
 //
-// Where the hook sits decides what stops around it. fx runs OnStop hooks in
-// reverse order of OnStart, so the hook must be appended by the fx invoke
-// that consumes the handler group (Runner.Hook), not by the bus's
-// constructor: components built after that invoke, such as publishers and
-// servers, then stop before the bus, and what the handlers depend on, built
-// before it, stops after the bus has drained.
+// In an fx app, where the hook that runs Start and Stop sits decides what
+// stops around it: fx runs OnStop hooks in reverse order of OnStart, so
+// fxbus.Module appends it from the invoke that consumes the handler group,
+// not from the bus's constructor. Components built after that invoke, such
+// as publishers and servers, then stop before the bus, and what the
+// handlers depend on, built before it, stops after the bus has drained.
+// Without fx, stop what publishes before calling Stop.
 //
 // # Logging
 //
 // A Log writes through a zap logger. From the bus's hooks (Log.Hooks): drops
 // that the subscriber's policy exists to make (full, evicted, timeout) at
 // info, other drops and disconnects at warn, and, on a topic that handlers
-// are registered for (Log.Watch, which New calls), a message that reached
+// are registered for (New tells the Log which), a message that reached
 // no subscription at warn, saying whether it was published before the
-// handlers were subscribed. From the handler observer (Log.Observer):
+// handlers were subscribed. From the handler calls it observes:
 // handler panics at error, with the correlation ID and the panic's stack as
 // the entry's stack trace, whatever happens to the message next; dead
 // letters that nothing subscribes to (nobody will read them) and dead

@@ -10,14 +10,14 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fxbus/fxbus/bus"
-	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/observe"
 )
 
-// DefaultLogInterval is how often at most a Log writes a warning or error
+// defaultLogInterval is how often at most a Log writes a warning or error
 // line for one kind of event on one subscriber (a drop reason, a disconnect,
 // a panic, a dead letter); what it holds back in between is counted and
 // reported in the next line's "suppressed" field.
-const DefaultLogInterval = time.Second
+const defaultLogInterval = time.Second
 
 // Log writes what a bus does to the logs through a zap logger: drops that a
 // subscriber's policy made (full, evicted, timeout) at info, other drops and
@@ -25,11 +25,13 @@ const DefaultLogInterval = time.Second
 // that handlers are registered for at warn, handler panics at error with
 // their stack, dead letters that nothing reads or that could not be
 // published at error, other dead letters and failed handler calls at warn
-// (a Runner adds subscriptions at debug and shutdown losses at error). Warnings and errors are rate-limited per subscriber and
-// kind of event, so that a storm of drops cannot flood the log: the first
+// (a Runner adds subscriptions at debug and shutdown losses at
+// error). Warnings and errors are rate-limited per subscriber and kind of
+// event, so that a storm of drops cannot flood the log: the first
 // line of a kind is written at once, later ones at most every
-// DefaultLogInterval, each with the number of lines it held back. Flush
-// writes what is still held back.
+// second, each with the number of lines it held back. A Runner's Stop
+// writes what is still held back. Give the bus the Log's Hooks and the
+// Runner the Log itself (Options.Log).
 //
 // A Log starts no goroutines. It is safe for concurrent use; a nil *Log logs
 // nothing.
@@ -52,12 +54,12 @@ func NewLog(l *zap.Logger) *Log {
 	if l == nil {
 		l = zap.NewNop()
 	}
-	return &Log{l: l, every: DefaultLogInterval, now: time.Now, limits: make(map[limitKey]*limit)}
+	return &Log{l: l, every: defaultLogInterval, now: time.Now, limits: make(map[limitKey]*limit)}
 }
 
-// Logger returns the zap logger the Log writes to (a no-op logger for a nil
+// logger returns the zap logger the Log writes to (a no-op logger for a nil
 // Log).
-func (g *Log) Logger() *zap.Logger {
+func (g *Log) logger() *zap.Logger {
 	if g == nil {
 		return zap.NewNop()
 	}
@@ -75,7 +77,7 @@ func (g *Log) enabled() bool {
 // bus.WithHooks. Drops with reason shutdown are not logged one by one: the
 // Runner's Stop logs them per subscriber. Drops that the subscriber's
 // policy exists to make (full, evicted, timeout) are logged at info, as a
-// summary at most once per DefaultLogInterval per subscriber: they are the
+// summary at most once per defaultLogInterval per subscriber: they are the
 // policy working, and still counted in the stats and metrics.
 func (g *Log) Hooks() bus.Hooks {
 	if !g.enabled() {
@@ -127,12 +129,12 @@ func (g *Log) dropped(e bus.DropEvent) {
 	ce.Write(fields...)
 }
 
-// Watch tells the Log the topics that the app's handlers are registered
+// watch tells the Log the topics that the app's handlers are registered
 // for by name, so that a message published on one of them that reaches no
 // subscription is logged. A Runner calls it with its registrations' topics;
 // patterns with wildcards are left out, since the topics they match may
 // carry another type than their handlers take.
-func (g *Log) Watch(topics []string) {
+func (g *Log) watch(topics []string) {
 	if g == nil {
 		return
 	}
@@ -204,7 +206,7 @@ func (g *Log) ended(e bus.EndEvent) {
 	ce.Write(fields...)
 }
 
-// Observer returns a handler observer that logs failed calls: panics at
+// observer returns a handler observer that logs failed calls: panics at
 // error level, with the correlation ID and the panic's stack as the entry's
 // stack trace, whatever happens to the message next; dead letters that
 // nothing subscribes to (nobody will read them) and dead letters that could
@@ -212,8 +214,7 @@ func (g *Log) ended(e bus.EndEvent) {
 // which the message is discarded, at warn. Successful calls and failures
 // that will be retried cost a level check. The observer is nil when the
 // logger writes nothing, so that calls are not observed for nothing.
-// Combine it with other observers using Observers.
-func (g *Log) Observer() handlers.Observer {
+func (g *Log) observer() observe.Observer {
 	if !g.enabled() {
 		return nil
 	}
@@ -222,7 +223,7 @@ func (g *Log) Observer() handlers.Observer {
 
 type logObserver struct{ g *Log }
 
-func (o logObserver) Bind(topic, subscriber string) handlers.CallObserver {
+func (o logObserver) Bind(topic, subscriber string) observe.CallObserver {
 	lim := func(event string) *limit {
 		return o.g.limit(limitKey{event: event, pattern: topic, subscriber: subscriber})
 	}
@@ -250,22 +251,22 @@ type line struct {
 // and where the message went when the handler gave up on it (but for a
 // panic whose message was dead-lettered or discarded: the panic's line
 // says so).
-func (c *callLog) lines(call handlers.Call) []line {
+func (c *callLog) lines(call observe.Call) []line {
 	var out []line
-	panicked := call.Outcome == handlers.OutcomePanic
+	panicked := call.Outcome == observe.OutcomePanic
 	if panicked {
 		out = append(out, line{zapcore.ErrorLevel, "fxbus: handler panicked", c.panics})
 	}
 	switch call.Fate {
-	case handlers.FateDeadLetterUnread:
+	case observe.FateDeadLetterUnread:
 		out = append(out, line{zapcore.ErrorLevel, "fxbus: dead letter that nobody reads: nothing subscribes to its topic, so the message is lost", c.unread})
-	case handlers.FateDeadLetterFailed:
+	case observe.FateDeadLetterFailed:
 		out = append(out, line{zapcore.ErrorLevel, "fxbus: dead letter could not be published, so the message is lost", c.lost})
-	case handlers.FateDeadLettered:
+	case observe.FateDeadLettered:
 		if !panicked {
 			out = append(out, line{zapcore.WarnLevel, "fxbus: message dead-lettered", c.dead})
 		}
-	case handlers.FateDiscarded:
+	case observe.FateDiscarded:
 		if !panicked {
 			out = append(out, line{zapcore.WarnLevel, "fxbus: handler failed", c.failed})
 		}
@@ -273,8 +274,8 @@ func (c *callLog) lines(call handlers.Call) []line {
 	return out
 }
 
-func (c *callLog) Observe(call handlers.Call) {
-	if call.Err == nil || (call.Fate == handlers.FateRetried && call.Outcome != handlers.OutcomePanic) {
+func (c *callLog) Observe(call observe.Call) {
+	if call.Err == nil || (call.Fate == observe.FateRetried && call.Outcome != observe.OutcomePanic) {
 		return
 	}
 	for _, l := range c.lines(call) {
@@ -296,7 +297,7 @@ func (c *callLog) Observe(call handlers.Call) {
 }
 
 // fields describes a call for its log lines.
-func (c *callLog) fields(call handlers.Call, held uint64) []zap.Field {
+func (c *callLog) fields(call observe.Call, held uint64) []zap.Field {
 	fields := make([]zap.Field, 0, 10)
 	topic, _ := bus.TopicFrom(call.Ctx)
 	if topic == "" {
@@ -320,10 +321,10 @@ func (c *callLog) fields(call handlers.Call, held uint64) []zap.Field {
 	return fields
 }
 
-// Flush writes, per subscriber and kind of event, how many lines the rate
+// flush writes, per subscriber and kind of event, how many lines the rate
 // limit held back since the last line it let through. The Runner calls it at
 // the end of Stop.
-func (g *Log) Flush() {
+func (g *Log) flush() {
 	if g == nil {
 		return
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/observe"
 )
 
 // fakeClock is the time a Log reads, moved by the test.
@@ -76,7 +77,7 @@ func TestLogRateLimit(t *testing.T) {
 		t.Errorf("a shutdown drop wrote %d lines, want 0", n)
 	}
 
-	clock.Add(DefaultLogInterval - time.Nanosecond)
+	clock.Add(defaultLogInterval - time.Nanosecond)
 	drop("a", bus.ReasonFull)
 	if n := len(lines()); n != 0 {
 		t.Errorf("a drop before the interval ended wrote %d lines", n)
@@ -91,7 +92,7 @@ func TestLogRateLimit(t *testing.T) {
 	for range 5 {
 		drop("a", bus.ReasonFull)
 	}
-	g.Flush()
+	g.flush()
 	got = lines()
 	if len(got) != 1 || got[0].Message != "fxbus: log lines suppressed by the rate limit" {
 		t.Fatalf("Flush wrote %v", got)
@@ -99,7 +100,7 @@ func TestLogRateLimit(t *testing.T) {
 	if f := got[0].ContextMap(); f["event"] != "dropped" || f["subscriber"] != "a" || f["reason"] != "full" || f["suppressed"] != uint64(5) {
 		t.Errorf("Flush line fields %v", f)
 	}
-	g.Flush()
+	g.flush()
 	if n := len(lines()); n != 0 {
 		t.Errorf("a second Flush wrote %d lines", n)
 	}
@@ -128,9 +129,9 @@ func TestLogObserver(t *testing.T) {
 	ctx := bus.WithCorrelationID(context.Background(), id)
 	panicErr := &bus.PanicError{Value: "boom", Stack: []byte("goroutine 1 [running]:\nmain.handler()")}
 	plain := errors.New("no such order")
-	call := func(o handlers.Outcome, f handlers.Fate, err error, attempt int) handlers.Call {
-		c := handlers.Call{Ctx: ctx, Outcome: o, Fate: f, Err: err, Attempt: attempt}
-		if f == handlers.FateDeadLettered || f == handlers.FateDeadLetterUnread || f == handlers.FateDeadLetterFailed {
+	call := func(o observe.Outcome, f observe.Fate, err error, attempt int) observe.Call {
+		c := observe.Call{Ctx: ctx, Outcome: o, Fate: f, Err: err, Attempt: attempt}
+		if f == observe.FateDeadLettered || f == observe.FateDeadLetterUnread || f == observe.FateDeadLetterFailed {
 			c.DeadLetterTopic = "orders.dead-letter"
 		}
 		return c
@@ -144,27 +145,27 @@ func TestLogObserver(t *testing.T) {
 	)
 	for _, tc := range []struct {
 		name string
-		call handlers.Call
+		call observe.Call
 		want []string // level and message of each line
 	}{
-		{"ok", call(handlers.OutcomeOK, handlers.FateHandled, nil, 1), nil},
-		{"retried", call(handlers.OutcomeError, handlers.FateRetried, plain, 1), nil},
-		{"panic retried", call(handlers.OutcomePanic, handlers.FateRetried, panicErr, 1), []string{panicked}},
-		{"panic discarded", call(handlers.OutcomePanic, handlers.FateDiscarded, panicErr, 1), []string{panicked}},
-		{"panic dead-lettered", call(handlers.OutcomePanic, handlers.FateDeadLettered, panicErr, 3), []string{panicked}},
-		{"panic unread", call(handlers.OutcomePanic, handlers.FateDeadLetterUnread, panicErr, 1), []string{panicked, unread}},
+		{"ok", call(observe.OutcomeOK, observe.FateHandled, nil, 1), nil},
+		{"retried", call(observe.OutcomeError, observe.FateRetried, plain, 1), nil},
+		{"panic retried", call(observe.OutcomePanic, observe.FateRetried, panicErr, 1), []string{panicked}},
+		{"panic discarded", call(observe.OutcomePanic, observe.FateDiscarded, panicErr, 1), []string{panicked}},
+		{"panic dead-lettered", call(observe.OutcomePanic, observe.FateDeadLettered, panicErr, 3), []string{panicked}},
+		{"panic unread", call(observe.OutcomePanic, observe.FateDeadLetterUnread, panicErr, 1), []string{panicked, unread}},
 		// A handler that returns the error of a PublishSync whose handler
 		// panicked did not panic itself.
-		{"nested panic", call(handlers.OutcomeError, handlers.FateDiscarded, fmt.Errorf("publish: %w", panicErr), 1), []string{failed}},
-		{"dead-lettered", call(handlers.OutcomeError, handlers.FateDeadLettered, plain, 2), []string{dead}},
-		{"unread", call(handlers.OutcomeError, handlers.FateDeadLetterUnread, plain, 2), []string{unread}},
-		{"dead letter failed", call(handlers.OutcomeTimeout, handlers.FateDeadLetterFailed, handlers.ErrTimeout, 1), []string{lost}},
-		{"error", call(handlers.OutcomeError, handlers.FateDiscarded, plain, 1), []string{failed}},
-		{"timeout", call(handlers.OutcomeTimeout, handlers.FateDiscarded, handlers.ErrTimeout, 1), []string{failed}},
+		{"nested panic", call(observe.OutcomeError, observe.FateDiscarded, fmt.Errorf("publish: %w", panicErr), 1), []string{failed}},
+		{"dead-lettered", call(observe.OutcomeError, observe.FateDeadLettered, plain, 2), []string{dead}},
+		{"unread", call(observe.OutcomeError, observe.FateDeadLetterUnread, plain, 2), []string{unread}},
+		{"dead letter failed", call(observe.OutcomeTimeout, observe.FateDeadLetterFailed, handlers.ErrTimeout, 1), []string{lost}},
+		{"error", call(observe.OutcomeError, observe.FateDiscarded, plain, 1), []string{failed}},
+		{"timeout", call(observe.OutcomeTimeout, observe.FateDiscarded, handlers.ErrTimeout, 1), []string{failed}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g, logs, _ := newTestLog(zapcore.DebugLevel)
-			g.Observer().Bind("orders", "saver").Observe(tc.call)
+			g.observer().Bind("orders", "saver").Observe(tc.call)
 			var got []string
 			for _, e := range logs.AllUntimed() {
 				got = append(got, e.Level.String()+" "+e.Message)
@@ -202,8 +203,8 @@ func TestLogPanicStackOnce(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	g := NewLog(zap.New(core, zap.AddStacktrace(zapcore.ErrorLevel)))
 	pe := &bus.PanicError{Value: "boom", Stack: []byte("goroutine 7 [running]:\nshop.(*Saver).Handle()\n\tsaver.go:12")}
-	g.Observer().Bind("orders", "saver").Observe(handlers.Call{
-		Ctx: context.Background(), Outcome: handlers.OutcomePanic, Fate: handlers.FateDiscarded, Err: pe, Attempt: 1})
+	g.observer().Bind("orders", "saver").Observe(observe.Call{
+		Ctx: context.Background(), Outcome: observe.OutcomePanic, Fate: observe.FateDiscarded, Err: pe, Attempt: 1})
 	got := logs.AllUntimed()
 	if len(got) != 1 {
 		t.Fatalf("%d lines, want 1", len(got))
@@ -253,7 +254,7 @@ func levelOf(es []observer.LoggedEntry) string {
 // were subscribed; other topics' unrouted messages are not.
 func TestLogUnrouted(t *testing.T) {
 	g, logs, clock := newTestLog(zapcore.DebugLevel)
-	g.Watch([]string{"orders.placed", "jobs"})
+	g.watch([]string{"orders.placed", "jobs"})
 	h := g.Hooks()
 	for range 3 {
 		h.Unrouted("orders.placed")
@@ -265,13 +266,13 @@ func TestLogUnrouted(t *testing.T) {
 		t.Fatalf("before the start: %v, want one warning for orders.placed that says it came before the handlers", got)
 	}
 	g.setSubscribed(true)
-	clock.Add(DefaultLogInterval)
+	clock.Add(defaultLogInterval)
 	h.Unrouted("orders.placed")
 	got = logs.TakeAll()
 	if len(got) != 1 || !strings.Contains(got[0].Message, "their subscriptions have ended") || got[0].ContextMap()["suppressed"] != uint64(2) {
 		t.Fatalf("after the start: %v, want one warning with suppressed=2", got)
 	}
-	g.Watch(nil)
+	g.watch(nil)
 	h.Unrouted("jobs")
 	if got := logs.TakeAll(); len(got) != 0 {
 		t.Errorf("after Watch(nil): %v, want nothing", got)
@@ -280,12 +281,12 @@ func TestLogUnrouted(t *testing.T) {
 
 func TestLogObserverRateLimit(t *testing.T) {
 	g, logs, clock := newTestLog(zapcore.DebugLevel)
-	obs := g.Observer().Bind("orders", "saver")
-	call := handlers.Call{Ctx: context.Background(), Outcome: handlers.OutcomePanic, Fate: handlers.FateRetried, Err: &bus.PanicError{Value: 1}, Attempt: 1}
+	obs := g.observer().Bind("orders", "saver")
+	call := observe.Call{Ctx: context.Background(), Outcome: observe.OutcomePanic, Fate: observe.FateRetried, Err: &bus.PanicError{Value: 1}, Attempt: 1}
 	for range 50 {
 		obs.Observe(call)
 	}
-	clock.Add(DefaultLogInterval)
+	clock.Add(defaultLogInterval)
 	obs.Observe(call)
 	got := logs.AllUntimed()
 	if len(got) != 2 || got[1].ContextMap()["suppressed"] != uint64(49) {
@@ -303,9 +304,9 @@ func TestLogTopicFromContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obs := g.Observer().Bind("orders.*", "h")
+	obs := g.observer().Bind("orders.*", "h")
 	sub, err := bus.Handle(ctx, b, "orders.*", func(ctx context.Context, v int) error {
-		obs.Observe(handlers.Call{Ctx: ctx, Outcome: handlers.OutcomeError, Fate: handlers.FateDiscarded, Err: errors.New("x"), Attempt: 1})
+		obs.Observe(observe.Call{Ctx: ctx, Outcome: observe.OutcomeError, Fate: observe.FateDiscarded, Err: errors.New("x"), Attempt: 1})
 		return nil
 	})
 	if err != nil {
@@ -332,18 +333,18 @@ func TestLogNop(t *testing.T) {
 		if h := g.Hooks(); h.Dropped != nil || h.Ended != nil {
 			t.Errorf("%s: Hooks are set", name)
 		}
-		if o := g.Observer(); o != nil {
+		if o := g.observer(); o != nil {
 			t.Errorf("%s: Observer is %v, want nil", name, o)
 		}
-		if g.Logger() == nil {
+		if g.logger() == nil {
 			t.Errorf("%s: nil Logger", name)
 		}
-		g.Flush()
+		g.flush()
 	}
 	// A logger at error level still gets panics, not drops.
 	g, logs, _ := newTestLog(zapcore.ErrorLevel)
 	g.Hooks().Dropped(bus.DropEvent{Topic: "t", Pattern: "t", Subscriber: "s", Reason: bus.ReasonFull})
-	g.Observer().Bind("t", "s").Observe(handlers.Call{Ctx: context.Background(), Outcome: handlers.OutcomePanic, Err: &bus.PanicError{}, Attempt: 1})
+	g.observer().Bind("t", "s").Observe(observe.Call{Ctx: context.Background(), Outcome: observe.OutcomePanic, Err: &bus.PanicError{}, Attempt: 1})
 	if got := logs.AllUntimed(); len(got) != 1 || got[0].Level != zapcore.ErrorLevel {
 		t.Errorf("at error level: %v", got)
 	}
@@ -354,36 +355,13 @@ type recordingObserver struct {
 	calls *[]string
 }
 
-func (o recordingObserver) Bind(topic, sub string) handlers.CallObserver {
+func (o recordingObserver) Bind(topic, sub string) observe.CallObserver {
 	*o.calls = append(*o.calls, o.name+" bind "+topic+"/"+sub)
 	return recordingCall(o)
 }
 
 type recordingCall recordingObserver
 
-func (o recordingCall) Observe(c handlers.Call) {
+func (o recordingCall) Observe(c observe.Call) {
 	*o.calls = append(*o.calls, o.name+" "+c.Outcome.String())
-}
-
-type nilBinder struct{}
-
-func (nilBinder) Bind(string, string) handlers.CallObserver { return nil }
-
-func TestObservers(t *testing.T) {
-	var calls []string
-	a, b := recordingObserver{"a", &calls}, recordingObserver{"b", &calls}
-	if Observers() != nil || Observers(nil, nil) != nil {
-		t.Error("Observers of nothing is not nil")
-	}
-	if o := Observers(nil, a); o != handlers.Observer(a) {
-		t.Errorf("Observers(nil, a) = %v, want a itself", o)
-	}
-	Observers(a, nil, b).Bind("t", "s").Observe(handlers.Call{Outcome: handlers.OutcomeError})
-	want := []string{"a bind t/s", "b bind t/s", "a error", "b error"}
-	if fmt.Sprint(calls) != fmt.Sprint(want) {
-		t.Errorf("calls %v, want %v", calls, want)
-	}
-	// An observer that binds to nothing is left out; with none left, the
-	// result still observes (and does nothing).
-	Observers(nilBinder{}, nilBinder{}).Bind("t", "s").Observe(handlers.Call{})
 }

@@ -10,12 +10,13 @@ import (
 	"sync"
 	"time"
 
-	"go.uber.org/fx"
 	"go.uber.org/zap"
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
 	"github.com/fxbus/fxbus/internal/decl"
+	"github.com/fxbus/fxbus/internal/fxgroup"
+	"github.com/fxbus/fxbus/internal/observe"
 	"github.com/fxbus/fxbus/internal/quote"
 )
 
@@ -42,22 +43,25 @@ type Options struct {
 	// return and for the hooks that stop after the bus.
 	DrainTimeout time.Duration
 
-	// Observer, when set, also sees every handler call, after the Log's
-	// (fxbus.Module passes the metrics' observer here when the app has a
-	// prometheus.Registerer; tracing and tests use it too).
-	Observer handlers.Observer
+	// Observer, when set, also sees every handler call, after the Log's:
+	// pass a *metrics.Metrics' Observer() (fxbus.Module does so when the
+	// app has a prometheus.Registerer).
+	Observer observe.Observer
 
-	// Wait, when set, replaces the wait between a handler's attempts (see
-	// handlers.Env). Nil waits on a real timer.
+	// Wait, when set, replaces the wait between a handler's attempts: it
+	// waits d, or until ctx ends and then returns ctx's error. Tests use it
+	// to retry at once. Nil waits on a real timer.
 	Wait func(ctx context.Context, d time.Duration) error
 
-	// Interceptor, when set, wraps every attempt of every handler (see
-	// handlers.Env): tracing.
-	Interceptor handlers.Interceptor
+	// Interceptor, when set, wraps every attempt of every handler: pass
+	// the Handlers of an otelfxbus.Tracing's Instrumentation() for a span
+	// per attempt.
+	Interceptor observe.Interceptor
 }
 
 // Runner subscribes an app's handlers to a bus at Start and shuts the bus
-// down at Stop. Its methods fit fx.Hook; see Hook.
+// down at Stop. In an fx app, fxbus.Module runs one; without fx, call Start
+// before publishing and Stop at the end.
 type Runner struct {
 	b    *bus.Bus
 	regs []handlers.Registration
@@ -85,8 +89,8 @@ func New(b *bus.Bus, regs []handlers.Registration, opts Options) *Runner {
 			topics = append(topics, r.Topic())
 		}
 	}
-	opts.Log.Watch(topics)
-	return &Runner{b: b, regs: regs, opts: opts, log: opts.Log.Logger()}
+	opts.Log.watch(topics)
+	return &Runner{b: b, regs: regs, opts: opts, log: opts.Log.logger()}
 }
 
 // sortRegistrations sorts regs by topic, then name (then type and source),
@@ -97,26 +101,20 @@ func sortRegistrations(regs []handlers.Registration) {
 		return cmp.Or(
 			cmp.Compare(a.Topic(), b.Topic()),
 			cmp.Compare(a.Name(), b.Name()),
-			cmp.Compare(typeString(a.Type()), typeString(b.Type())),
-			cmp.Compare(a.Source(), b.Source()),
+			cmp.Compare(typeString(info(a).Type), typeString(info(b).Type)),
+			cmp.Compare(info(a).Source, info(b).Source),
 		)
 	})
 }
+
+// info reads what lifecycle needs of r beyond its public methods.
+func info(r handlers.Registration) fxgroup.Info { return fxgroup.Describe(r) }
 
 func typeString(t reflect.Type) string {
 	if t == nil {
 		return ""
 	}
 	return t.String()
-}
-
-// Hook returns the fx hook that runs Start and Stop. Append it from the fx
-// invoke that consumes the handler group, never from the bus's constructor:
-// fx stops hooks in reverse order, so components built after that invoke
-// (publishers, servers) then stop before the bus, and what the handlers
-// depend on (built before it) stops after the bus has drained.
-func (r *Runner) Hook() fx.Hook {
-	return fx.Hook{OnStart: r.Start, OnStop: r.Stop}
 }
 
 // Start declares the topics and subscribes every handler, in order of topic
@@ -138,18 +136,18 @@ func (r *Runner) Start(ctx context.Context) error {
 	if err := r.declare(); err != nil {
 		return r.fail(ctx, err)
 	}
-	env := handlers.Env{Observer: Observers(r.opts.Log.Observer(), r.opts.Observer), Wait: r.opts.Wait, Interceptor: r.opts.Interceptor}
+	env := observe.Env{Observer: observe.Observers(r.opts.Log.observer(), r.opts.Observer), Wait: r.opts.Wait, Interceptor: r.opts.Interceptor}
 	for _, reg := range r.regs {
 		// The subscription lives until Stop closes the bus, not as long as
 		// the start context.
-		s, err := reg.Subscribe(context.Background(), r.b, env)
+		s, err := reg.Subscribe(observe.WithEnv(context.Background(), env), r.b)
 		if err != nil {
 			return r.fail(ctx, fmt.Errorf("lifecycle: start: %w", err))
 		}
 		r.subs = append(r.subs, s)
 		r.log.Debug("fxbus: subscribed",
 			zap.String("topic", reg.Topic()), zap.String("subscriber", s.Name()),
-			zap.Stringer("type", reg.Type()), zap.String("source", reg.Source()))
+			zap.Stringer("type", info(reg).Type), zap.String("source", info(reg).Source))
 	}
 	r.opts.Log.setSubscribed(true)
 	return nil
@@ -196,9 +194,9 @@ func (r *Runner) declare() error {
 			errs = append(errs, fmt.Errorf("lifecycle: %s: %w", reg, err))
 			continue
 		}
-		if !bus.IsPattern(topic) && !declared[topic] && !reg.TakesDeadLetters() {
+		if !bus.IsPattern(topic) && !declared[topic] && !info(reg).DeadLetters {
 			errs = append(errs, fmt.Errorf("lifecycle: %s: no topic %s is declared: add fxbus.Topic[%s](%[2]s) to the app's options (or declare it with bus.NewTopic before Start)",
-				reg, quote.String(topic), typeString(reg.Type())))
+				reg, quote.String(topic), typeString(info(reg).Type)))
 		}
 	}
 	return errors.Join(errs...)
@@ -222,7 +220,7 @@ func (r *Runner) fail(ctx context.Context, err error) error {
 	if cerr := r.b.Close(ctx); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("lifecycle: closing the bus after a failed start: %w", cerr))
 	}
-	r.opts.Log.Flush()
+	r.opts.Log.flush()
 	return err
 }
 
@@ -270,7 +268,7 @@ func (r *Runner) Stop(ctx context.Context) error {
 	defer cancel()
 	err := r.b.Close(dctx)
 	r.subs = nil
-	r.opts.Log.Flush()
+	r.opts.Log.flush()
 	var se *bus.ShutdownError
 	if errors.As(err, &se) {
 		log := r.log.Warn // publishes that raced with the close

@@ -21,6 +21,7 @@ import (
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
 	"github.com/fxbus/fxbus/internal/decl"
+	"github.com/fxbus/fxbus/internal/observe"
 )
 
 func testContext(t *testing.T) context.Context {
@@ -241,7 +242,7 @@ func TestRunnerHook(t *testing.T) {
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
 	r := New(b, regs, Options{Log: NewLog(zap.New(core))})
-	lc.Append(r.Hook())
+	lc.Append(fx.Hook{OnStart: r.Start, OnStop: r.Stop})
 	// The publisher, built after.
 	lc.Append(fx.StopHook(func() { order = append(order, "publisher"); close(gate) }))
 
@@ -314,10 +315,10 @@ func TestRunnerObservers(t *testing.T) {
 
 type lockedObserver struct {
 	mu    *sync.Mutex
-	inner handlers.Observer
+	inner observe.Observer
 }
 
-func (o lockedObserver) Bind(topic, sub string) handlers.CallObserver {
+func (o lockedObserver) Bind(topic, sub string) observe.CallObserver {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return lockedCall{o.mu, o.inner.Bind(topic, sub)}
@@ -325,10 +326,10 @@ func (o lockedObserver) Bind(topic, sub string) handlers.CallObserver {
 
 type lockedCall struct {
 	mu    *sync.Mutex
-	inner handlers.CallObserver
+	inner observe.CallObserver
 }
 
-func (c lockedCall) Observe(call handlers.Call) {
+func (c lockedCall) Observe(call observe.Call) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.inner.Observe(call)

@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fxbus/fxbus/bus"
-	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/observe"
 )
 
 type benchEvent struct {
@@ -89,7 +89,7 @@ func BenchmarkPublish(b *testing.B) {
 // histogram observation and a counter increment, with the default native
 // histogram beside the classic buckets, and with classic buckets only.
 func BenchmarkObserve(b *testing.B) {
-	call := handlers.Call{Ctx: context.Background(), Duration: 3 * time.Millisecond, Outcome: handlers.OutcomeOK, Attempt: 1}
+	call := observe.Call{Ctx: context.Background(), Duration: 3 * time.Millisecond, Outcome: observe.OutcomeOK, Attempt: 1}
 	for _, tt := range []struct {
 		name string
 		opts []Option

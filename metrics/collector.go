@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fxbus/fxbus/bus"
-	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/observe"
 )
 
 const (
@@ -18,30 +18,30 @@ const (
 	labelOutcome    = "outcome"
 )
 
-// ReasonDeadLetterUnhandled is the reason label of the drops counted for a
+// reasonDeadLetterUnhandled ("dead-letter-unhandled") is the reason label of the drops counted for a
 // dead-letter topic that had no subscriber when a dead letter was published
 // on it. Its subscriber label is empty: nobody was there.
-const ReasonDeadLetterUnhandled = "dead-letter-unhandled"
+const reasonDeadLetterUnhandled = "dead-letter-unhandled"
 
 // labelThen is the label of fxbus_handler_failures_total: what became of the
-// message after the failed call (handlers.Fate).
+// message after the failed call (observe.Fate).
 const labelThen = "then"
 
 // outcomeLabels are the values of the outcome label, indexed by
-// handlers.Outcome.
+// observe.Outcome.
 var outcomeLabels = func() []string {
 	var l []string
-	for o := handlers.Outcome(0); o.String() != "unknown"; o++ {
+	for o := observe.Outcome(0); o.String() != "unknown"; o++ {
 		l = append(l, o.String())
 	}
 	return l
 }()
 
-// thenLabels are the values of the then label, indexed by handlers.Fate:
+// thenLabels are the values of the then label, indexed by observe.Fate:
 // "" for FateHandled, which is no failure.
 var thenLabels = func() []string {
 	l := []string{""}
-	for f := handlers.FateRetried; f.String() != "unknown"; f++ {
+	for f := observe.FateRetried; f.String() != "unknown"; f++ {
 		l = append(l, f.String())
 	}
 	return l
@@ -134,7 +134,7 @@ func newCollector(cfg *config) *collector {
 		c.reasons = append(c.reasons, r.String())
 		c.reasonIndex[r] = i
 	}
-	c.reasons = append(c.reasons, ReasonDeadLetterUnhandled)
+	c.reasons = append(c.reasons, reasonDeadLetterUnhandled)
 	return c
 }
 
@@ -196,7 +196,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.subscribers, prometheus.GaugeValue, float64(t.subscribers), name)
 		if t.deadLetter {
 			ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(t.unhandled),
-				name, "", ReasonDeadLetterUnhandled)
+				name, "", reasonDeadLetterUnhandled)
 		}
 	}
 	for k, s := range subs {

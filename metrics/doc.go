@@ -1,11 +1,13 @@
 // Package metrics exports a bus's counters and its handlers' durations to
-// Prometheus, so that no drop and no lag goes unseen.
+// Prometheus, so that no drop and no lag goes unseen. An fx app gets it from
+// fxbus.Module by providing a prometheus.Registerer; reach for New only
+// without fx, and for package otelfxbus for traces.
 //
 // New registers one collector on the registry the app provides (never on
 // prometheus.DefaultRegisterer by itself). The counters and gauges are read
 // from the bus's Stats at scrape time: publishing costs nothing more with
 // metrics than without. Only handler calls are recorded as they happen,
-// through the handlers.Observer that Observer returns, bound once per
+// through the handler observer that Observer returns, bound once per
 // subscription so that each call is one histogram observation and one
 // counter increment, with no label lookup and no allocation.
 //
@@ -42,13 +44,12 @@
 //     subscriber="" when a dead letter is published there and nothing
 //     subscribes to it (an unrouted publish on a topic that a handler
 //     observed by the Metrics reported as its dead-letter topic, in
-//     handlers.Call.DeadLetterTopic).
-//   - outcome: ok, error, panic, timeout (handlers.Outcome): what the call
+//     the call it reported).
+//   - outcome: ok, error, panic, timeout: what the call
 //     did, whatever happened to the message next. A message that panics
 //     three times and is then dead-lettered counts outcome="panic" three
 //     times.
-//   - then: what became of the message after a failed call
-//     (handlers.Fate): retried, dead-lettered (to a dead-letter topic that
+//   - then: what became of the message after a failed call: retried, dead-lettered (to a dead-letter topic that
 //     something subscribes to), dead-letter-unread (to one that nothing
 //     subscribes to: lost), dead-letter-failed (the dead letter could not
 //     be published: lost), discarded (handlers.NoDeadLetters). The message
@@ -65,8 +66,9 @@
 //
 //	fxbus_events_published_total = fxbus_events_delivered_total + sum(fxbus_events_dropped_total) + fxbus_queue_depth
 //
-// Handler series exist for handlers subscribed with handlers.Env's Observer
-// set to Observer(); fxbus_events_delivered_total counts messages, while
+// Handler series exist for handlers run by a lifecycle.Runner whose
+// Options.Observer is Observer() (fxbus.Module sets it when the app has a
+// prometheus.Registerer); fxbus_events_delivered_total counts messages, while
 // fxbus_handler_calls_total counts attempts.
 //
 // # In tests
@@ -94,6 +96,6 @@
 //	fxbus_queue_depth / fxbus_queue_capacity > 0.8
 //	histogram_quantile(0.99, sum by (le, topic, subscriber) (rate(fxbus_handler_duration_seconds_bucket[5m])))
 //
-// Package metrics depends on client_golang, bus and handlers; not on fx or
-// zap.
+// Package metrics depends on client_golang and bus; not on fx, zap or
+// handlers.
 package metrics

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/lifecycle"
 	"github.com/fxbus/fxbus/metrics"
 )
 
@@ -47,10 +48,11 @@ func Example() {
 
 // The observer feeds the handler duration histogram and the handler
 // counters: a call that panicked counts as a panic, and what became of the
-// message (here: retried) counts on its own. The handlers package binds
-// the observer once per subscription (through handlers.Env); here it is
-// driven by hand.
+// message (here: retried) counts on its own. Without fx, give it to the
+// lifecycle.Runner that subscribes the handlers (fxbus.Module does this
+// when the app has a prometheus.Registerer).
 func ExampleMetrics_Observer() {
+	ctx := context.Background()
 	b := bus.New()
 	reg := prometheus.NewRegistry()
 	m, err := metrics.New(reg, b, metrics.Buckets(0.01, 0.1, 1))
@@ -59,12 +61,25 @@ func ExampleMetrics_Observer() {
 	}
 	defer m.Close()
 
-	calls := m.Observer().Bind("orders.created", "billing")
-	calls.Observe(handlers.Call{Duration: 5 * time.Millisecond, Outcome: handlers.OutcomePanic, Fate: handlers.FateRetried, Attempt: 1})
-	calls.Observe(handlers.Call{Duration: 50 * time.Millisecond, Outcome: handlers.OutcomeOK, Attempt: 2})
+	orders, _ := bus.NewTopic[string](b, "orders.created")
+	tries := 0
+	billing := handlers.RegisterFunc("orders.created", func(context.Context, string) error {
+		if tries++; tries == 1 {
+			panic("the first try fails")
+		}
+		return nil
+	}, bus.Name("billing"), handlers.Retry(2))
+	r := lifecycle.New(b, []handlers.Registration{billing}, lifecycle.Options{
+		Observer: m.Observer(),
+		Wait:     func(ctx context.Context, _ time.Duration) error { return ctx.Err() }, // retry at once
+	})
+	if err := r.Start(ctx); err != nil {
+		panic(err)
+	}
+	_ = orders.PublishSync(ctx, "A-1") // returns once the handler is done
 
-	printNonZero(reg)
-	_ = b.Close(context.Background())
+	printNonZero(reg, "fxbus_handler_")
+	_ = r.Stop(ctx)
 	// Output:
 	// fxbus_handler_calls_total{outcome="ok",subscriber="billing",topic="orders.created"} 1
 	// fxbus_handler_calls_total{outcome="panic",subscriber="billing",topic="orders.created"} 1
@@ -94,8 +109,9 @@ func ExampleMetrics_Series() {
 	// 1
 }
 
-// printNonZero prints the series of reg that are not zero, sorted.
-func printNonZero(reg prometheus.Gatherer) {
+// printNonZero prints the series of reg that are not zero, sorted; with a
+// prefix, only those whose name starts with it.
+func printNonZero(reg prometheus.Gatherer, prefix ...string) {
 	families, err := reg.Gather()
 	if err != nil {
 		panic(err)
@@ -112,7 +128,7 @@ func printNonZero(reg prometheus.Gatherer) {
 			case dto.MetricType_HISTOGRAM:
 				name, v = name+"_count", float64(m.GetHistogram().GetSampleCount())
 			}
-			if v == 0 {
+			if v == 0 || (len(prefix) > 0 && !strings.HasPrefix(name, prefix[0])) {
 				continue
 			}
 			var labels []string

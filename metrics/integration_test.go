@@ -13,6 +13,7 @@ import (
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/observe"
 )
 
 // TestWithHandlers runs real handler registrations (retry, dead letters,
@@ -27,7 +28,7 @@ func TestWithHandlers(t *testing.T) {
 	m, err := New(reg, b)
 	check(t, err)
 	defer m.Close()
-	env := handlers.Env{Observer: m.Observer()}
+	env := observe.Env{Observer: m.Observer()}
 	errFlaky := errors.New("flaky")
 
 	// billing retries: "flaky" succeeds on its second attempt, "bad" never
@@ -54,7 +55,7 @@ func TestWithHandlers(t *testing.T) {
 		return nil
 	}, bus.Name("audit"), handlers.NoDeadLetters(), handlers.Timeout(time.Millisecond))
 	for _, r := range []handlers.Registration{billing, audit} {
-		_, err := r.Subscribe(t.Context(), b, env)
+		_, err := r.Subscribe(observe.WithEnv(t.Context(), env), b)
 		check(t, err)
 	}
 
@@ -101,7 +102,7 @@ fxbus_events_unrouted_total{topic="orders.created.dead-letter"} 1
 		t.Error(err)
 	}
 	samples := scrape(t, reg)
-	if v := sum(samples, "fxbus_events_dropped_total", map[string]string{"reason": ReasonDeadLetterUnhandled}); v != 1 {
+	if v := sum(samples, "fxbus_events_dropped_total", map[string]string{"reason": reasonDeadLetterUnhandled}); v != 1 {
 		t.Errorf("dead-letter-unhandled = %v, want 1", v)
 	}
 
@@ -136,7 +137,7 @@ func TestPanicsCountAsPanics(t *testing.T) {
 	m, err := New(prometheus.NewPedanticRegistry(), b)
 	check(t, err)
 	defer m.Close()
-	env := handlers.Env{Observer: m.Observer()}
+	env := observe.Env{Observer: m.Observer()}
 	worker := handlers.RegisterFunc("jobs", func(_ context.Context, n int) error {
 		if n%10 == 0 {
 			panic("every tenth job")
@@ -146,7 +147,7 @@ func TestPanicsCountAsPanics(t *testing.T) {
 	keeper := handlers.RegisterFunc("jobs.dead-letter", func(context.Context, handlers.DeadLetter[int]) error { return nil },
 		bus.Name("keeper"), handlers.NoDeadLetters())
 	for _, r := range []handlers.Registration{worker, keeper} {
-		_, err := r.Subscribe(t.Context(), b, env)
+		_, err := r.Subscribe(observe.WithEnv(t.Context(), env), b)
 		check(t, err)
 	}
 	jobs := newTopic[int](t, b, "jobs")

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fxbus/fxbus/bus"
-	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/observe"
 )
 
 // Metrics exports one bus's stats and handler durations to Prometheus.
@@ -19,7 +19,7 @@ type Metrics struct {
 	b   *bus.Bus
 	cfg *config
 	// deadLetters are the topics its observed handlers sent dead letters
-	// to, as handlers.Call.DeadLetterTopic reports them.
+	// to, as observe.Call.DeadLetterTopic reports them.
 	deadLetters sync.Map // topic name -> struct{}
 
 	mu         sync.Mutex
@@ -126,8 +126,9 @@ func (c *collector) join(m *Metrics, cfg *config) error {
 }
 
 // Observer returns the handler observer that feeds the duration histogram
-// and the handler counters (outcomes and failures).
-func (m *Metrics) Observer() handlers.Observer {
+// and the handler counters (outcomes and failures). Without fx, pass it as
+// lifecycle.Options.Observer; fxbus.Module does that itself.
+func (m *Metrics) Observer() observe.Observer {
 	return observer{m}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/observe"
 )
 
 // twoBusNames are the metrics TestTwoBusesOneRegistry compares.
@@ -49,7 +50,7 @@ func TestTwoBusesOneRegistry(t *testing.T) {
 	check(t, t1.Publish(ctx, 1))
 	check(t, t2.Publish(ctx, 2))
 	check(t, t2.Publish(ctx, 3))
-	ok := handlers.Call{Duration: time.Millisecond, Outcome: handlers.OutcomeOK, Attempt: 1}
+	ok := observe.Call{Duration: time.Millisecond, Outcome: observe.OutcomeOK, Attempt: 1}
 	m1.Observer().Bind("t", "h").Observe(ok)
 	m2.Observer().Bind("t", "h").Observe(ok)
 	m2.Observer().Bind("t", "h2").Observe(ok)
@@ -249,12 +250,12 @@ func TestObserverAfterClose(t *testing.T) {
 	m, err := New(reg, b)
 	check(t, err)
 	o := m.Observer()
-	o.Bind("t", "h").Observe(handlers.Call{Outcome: handlers.OutcomeError})
+	o.Bind("t", "h").Observe(observe.Call{Outcome: observe.OutcomeError})
 	if n := testutil.CollectAndCount(m.c, "fxbus_handler_calls_total"); n != len(outcomeLabels) {
 		t.Fatalf("%d call series, want %d", n, len(outcomeLabels))
 	}
 	m.Close()
-	o.Bind("t", "h").Observe(handlers.Call{Outcome: handlers.OutcomeError})
+	o.Bind("t", "h").Observe(observe.Call{Outcome: observe.OutcomeError})
 	if n := testutil.CollectAndCount(m.c, "fxbus_handler_calls_total", "fxbus_handler_duration_seconds"); n != 0 {
 		t.Errorf("%d handler series after Close, want 0", n)
 	}
@@ -279,7 +280,7 @@ func TestNativeHistogram(t *testing.T) {
 			m, err := New(reg, b, tt.opts...)
 			check(t, err)
 			defer m.Close()
-			m.Observer().Bind("t", "h").Observe(handlers.Call{Duration: 3 * time.Millisecond})
+			m.Observer().Bind("t", "h").Observe(observe.Call{Duration: 3 * time.Millisecond})
 			families, err := reg.Gather()
 			check(t, err)
 			for _, mf := range families {
@@ -317,7 +318,7 @@ func TestDeadLetterTopics(t *testing.T) {
 	defer m.Close()
 	giveUp := handlers.RegisterFunc("orders", func(context.Context, int) error { return errors.New("no") },
 		bus.Name("w"), handlers.DeadLetterTopic("dlq.orders"))
-	if _, err := giveUp.Subscribe(ctx, b, handlers.Env{Observer: m.Observer()}); err != nil {
+	if _, err := giveUp.Subscribe(observe.WithEnv(ctx, observe.Env{Observer: m.Observer()}), b); err != nil {
 		t.Fatal(err)
 	}
 	if err := newTopic[int](t, b, "orders").PublishSync(ctx, 1); !errors.Is(err, handlers.ErrDeadLetterUnread) {
@@ -357,7 +358,7 @@ func TestConcurrentNewClose(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				m.Observer().Bind("t", "h").Observe(handlers.Call{})
+				m.Observer().Bind("t", "h").Observe(observe.Call{})
 				if _, err := reg.Gather(); err != nil {
 					t.Error(err)
 				}
@@ -381,7 +382,7 @@ func TestNoAllocs(t *testing.T) {
 	check(t, err)
 	defer m.Close()
 	co := m.Observer().Bind("t", "h")
-	call := handlers.Call{Ctx: ctx, Duration: time.Millisecond, Outcome: handlers.OutcomeError, Fate: handlers.FateRetried, Err: errTransient, Attempt: 1}
+	call := observe.Call{Ctx: ctx, Duration: time.Millisecond, Outcome: observe.OutcomeError, Fate: observe.FateRetried, Err: errTransient, Attempt: 1}
 	if n := testing.AllocsPerRun(1000, func() { co.Observe(call) }); n != 0 {
 		t.Errorf("Observe: %v allocations", n)
 	}

@@ -1,17 +1,16 @@
 package metrics
 
 import (
+	"github.com/fxbus/fxbus/internal/observe"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/fxbus/fxbus/handlers"
 )
 
-// observer is the handlers.Observer of a Metrics.
+// observer is the observe.Observer of a Metrics.
 type observer struct{ m *Metrics }
 
 // Bind resolves the subscription's series once, so that Observe does no
 // label lookup. For a pattern subscription, topic is its pattern.
-func (o observer) Bind(topic, subscriber string) handlers.CallObserver {
+func (o observer) Bind(topic, subscriber string) observe.CallObserver {
 	m := o.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -45,14 +44,14 @@ func (o observer) Bind(topic, subscriber string) handlers.CallObserver {
 type callObserver struct {
 	m        *Metrics
 	duration prometheus.Observer
-	calls    []prometheus.Counter // by handlers.Outcome
-	failures []prometheus.Counter // by handlers.Fate; nil for FateHandled
+	calls    []prometheus.Counter // by observe.Outcome
+	failures []prometheus.Counter // by observe.Fate; nil for FateHandled
 }
 
 // Observe records one call: its duration, what it did (a panic counts as a
 // panic whatever the message's fate) and, for a failed call, what became of
 // the message. It does not allocate.
-func (o *callObserver) Observe(c handlers.Call) {
+func (o *callObserver) Observe(c observe.Call) {
 	o.duration.Observe(c.Duration.Seconds())
 	if int(c.Outcome) < len(o.calls) {
 		o.calls[c.Outcome].Inc()
@@ -67,4 +66,4 @@ func (o *callObserver) Observe(c handlers.Call) {
 
 type nopObserver struct{}
 
-func (nopObserver) Observe(handlers.Call) {}
+func (nopObserver) Observe(observe.Call) {}

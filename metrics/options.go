@@ -19,10 +19,10 @@ var DefaultBuckets = []float64{
 	1, 2.5, 5, 10,
 }
 
-// DefaultNativeHistogramBucketFactor is the growth factor between two
+// defaultNativeHistogramBucketFactor is the growth factor between two
 // buckets of the native histogram that fxbus_handler_duration_seconds also
 // carries (at most 10% error on a quantile).
-const DefaultNativeHistogramBucketFactor = 1.1
+const defaultNativeHistogramBucketFactor = 1.1
 
 // Option configures New.
 type Option interface{ apply(*config) }
@@ -41,7 +41,7 @@ type config struct {
 func newConfig(opts []Option) (*config, error) {
 	c := &config{
 		buckets: DefaultBuckets,
-		factor:  DefaultNativeHistogramBucketFactor,
+		factor:  defaultNativeHistogramBucketFactor,
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -77,8 +77,8 @@ func Buckets(b ...float64) Option {
 // NativeHistogram sets the bucket factor of the native histogram that the
 // handler duration histogram carries beside its classic buckets (see
 // prometheus.HistogramOpts.NativeHistogramBucketFactor). A factor of 1 or
-// less turns native histograms off. The default is
-// DefaultNativeHistogramBucketFactor.
+// less turns native histograms off. The default is 1.1 (at most 10% error
+// on a quantile).
 func NativeHistogram(factor float64) Option {
 	return optionFunc(func(c *config) {
 		if factor <= 1 {

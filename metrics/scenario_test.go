@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/fxbus/fxbus/bus"
-	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/observe"
 )
 
 type order struct {
@@ -42,41 +42,41 @@ var errTransient = errors.New("payment service unavailable")
 // there yet: it plays a message's attempts as its Kind says, reports each
 // to co with a fixed duration, lets a panic through to the bus, and
 // publishes dead letters.
-func observed(co handlers.CallObserver, dl *bus.Topic[deadLetter]) func(context.Context, order) error {
+func observed(co observe.CallObserver, dl *bus.Topic[deadLetter]) func(context.Context, order) error {
 	return func(ctx context.Context, o order) error {
-		obs := func(d time.Duration, out handlers.Outcome, f handlers.Fate, attempt int, err error) {
-			c := handlers.Call{Ctx: ctx, Duration: d, Outcome: out, Err: err, Attempt: attempt, Fate: f}
-			if f == handlers.FateDeadLetterUnread {
+		obs := func(d time.Duration, out observe.Outcome, f observe.Fate, attempt int, err error) {
+			c := observe.Call{Ctx: ctx, Duration: d, Outcome: out, Err: err, Attempt: attempt, Fate: f}
+			if f == observe.FateDeadLetterUnread {
 				c.DeadLetterTopic = dl.Name()
 			}
 			co.Observe(c)
 		}
 		switch o.Kind {
 		case "ok":
-			obs(dOK, handlers.OutcomeOK, handlers.FateHandled, 1, nil)
+			obs(dOK, observe.OutcomeOK, observe.FateHandled, 1, nil)
 			return nil
 		case "error":
 			err := errors.New("card declined")
-			obs(dError, handlers.OutcomeError, handlers.FateDiscarded, 1, err)
+			obs(dError, observe.OutcomeError, observe.FateDiscarded, 1, err)
 			return err
 		case "panic":
 			defer func() {
 				if r := recover(); r != nil {
-					obs(dPanic, handlers.OutcomePanic, handlers.FateDiscarded, 1, fmt.Errorf("panic: %v", r))
+					obs(dPanic, observe.OutcomePanic, observe.FateDiscarded, 1, fmt.Errorf("panic: %v", r))
 					panic(r)
 				}
 			}()
 			panic("order without lines")
 		case "timeout":
-			obs(dTimeout, handlers.OutcomeTimeout, handlers.FateDiscarded, 1, context.DeadlineExceeded)
+			obs(dTimeout, observe.OutcomeTimeout, observe.FateDiscarded, 1, context.DeadlineExceeded)
 			return context.DeadlineExceeded
 		case "retry":
-			obs(dRetried, handlers.OutcomeError, handlers.FateRetried, 1, errTransient)
-			obs(dOK, handlers.OutcomeOK, handlers.FateHandled, 2, nil)
+			obs(dRetried, observe.OutcomeError, observe.FateRetried, 1, errTransient)
+			obs(dOK, observe.OutcomeOK, observe.FateHandled, 2, nil)
 			return nil
 		case "dead":
-			obs(dRetried, handlers.OutcomeError, handlers.FateRetried, 1, errTransient)
-			obs(dRetried, handlers.OutcomeError, handlers.FateDeadLetterUnread, 2, errTransient)
+			obs(dRetried, observe.OutcomeError, observe.FateRetried, 1, errTransient)
+			obs(dRetried, observe.OutcomeError, observe.FateDeadLetterUnread, 2, errTransient)
 			return dl.Publish(ctx, deadLetter{Order: o, Err: errTransient.Error(), Attempts: 2})
 		}
 		return fmt.Errorf("unknown kind %q", o.Kind)

@@ -1,5 +1,6 @@
 // Package natsbridge carries fxbus topics across processes on NATS JetStream,
 // with a nats-server embedded in the process unless servers are configured.
+// Within one process, fxbus.Module's bus is all an app needs.
 // An app moves events onto the broker with configuration in its fx.Options,
 // not with new handler code: local publishes of exported topics also go to a
 // stream, and imported subjects feed the app's ordinary handlers.
@@ -59,8 +60,8 @@
 //
 // Who retries: the broker. An imported message's handlers make one call per
 // delivery whatever their handlers.Retry, publish no local dead letter, and
-// handlers.AttemptFrom returns the delivery count (handlers.WithBrokerDelivery
-// marks the import's publishes). Local retries would multiply the broker's
+// handlers.AttemptFrom returns the delivery count (the import marks
+// its publishes for package handlers). Local retries would multiply the broker's
 // (5 deliveries × 3 local attempts), and local dead letters would keep a copy
 // that the broker then redelivers. Events that the handlers publish in turn
 // on other topics retry and dead-letter locally as usual.

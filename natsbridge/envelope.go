@@ -120,7 +120,7 @@ func (e *envelope) read(h nats.Header) (incoming, error) {
 	if v := first(h, HeaderCorrelationID); v != "" {
 		// An ID that does not parse is not worth losing the event for: the
 		// bus gives the message a new one.
-		in.corr, _ = bus.ParseCorrelationID(v)
+		_ = in.corr.UnmarshalText([]byte(v))
 	}
 	return in, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/broker"
 )
 
 // sink is the typed end of an import: it decodes a payload and publishes
@@ -273,7 +274,7 @@ func (c *consumer) process(m jetstream.Msg) {
 // HeaderPropagator, the trace its headers carry.
 func (c *consumer) context(subject string, in incoming, meta *jetstream.MsgMetadata, h nats.Header) context.Context {
 	ctx := markImported(c.run, subject)
-	ctx = handlers.WithBrokerDelivery(ctx, subject, int(meta.NumDelivered))
+	ctx = broker.WithDelivery(ctx, subject, int(meta.NumDelivered))
 	if !in.corr.IsZero() {
 		ctx = bus.WithCorrelationID(ctx, in.corr)
 	}

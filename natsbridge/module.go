@@ -101,7 +101,7 @@ func Export[T any](pattern string, opts ...ExportOption) fx.Option {
 //
 // The broker owns the retries of imported messages: their handlers make one
 // call per delivery whatever their handlers.Retry, and publish no local dead
-// letters (see handlers.WithBrokerDelivery); handlers.AttemptFrom returns the
+// letters (the import marks its publishes); handlers.AttemptFrom returns the
 // delivery count.
 //
 // Import declares the topic (of a subject without wildcards) on the bus, so

@@ -3,13 +3,12 @@ package otelfxbus
 import (
 	"reflect"
 
+	"github.com/fxbus/fxbus/internal/observe"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/fx"
-
-	"github.com/fxbus/fxbus"
 )
 
 // ScopeName is the instrumentation scope of the spans: the name of the
@@ -23,7 +22,7 @@ const System = "fxbus"
 // both optional, a trace.TracerProvider and a propagation.TextMapPropagator
 // from the graph, and uses the global ones (otel.GetTracerProvider,
 // otel.GetTextMapPropagator) for the one that is absent. It provides the
-// *fxbus.Instrumentation that fxbus.Module and the Publishers of fxbus.Topic
+// instrumentation (internal/observe) that fxbus.Module and the Publishers of fxbus.Topic
 // pick up, and a *Headers, the natsbridge.HeaderPropagator that carries the
 // trace over NATS: give it to the bridge with
 //
@@ -40,13 +39,13 @@ type tracingIn struct {
 
 func newTracing(in tracingIn) *Tracing { return New(in.TracerProvider, in.Propagator) }
 
-func instrumentation(t *Tracing) *fxbus.Instrumentation { return t.Instrumentation() }
+func instrumentation(t *Tracing) *observe.Instrumentation { return t.Instrumentation() }
 
 func headers(t *Tracing) *Headers { return t.Headers() }
 
 // Tracing makes the spans of one app's bus. Module makes one from the fx
 // graph; without fx, make one with New and give its Instrumentation's
-// Handlers to lifecycle.Options.Interceptor (or handlers.Env.Interceptor).
+// Handlers to lifecycle.Options.Interceptor.
 type Tracing struct {
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator // nil: the global one, looked up per message
@@ -74,11 +73,11 @@ func New(tp trace.TracerProvider, prop propagation.TextMapPropagator) *Tracing {
 // handler attempt.
 // With a no-op TracerProvider both hooks are nil: the paths are the plain
 // bus's.
-func (t *Tracing) Instrumentation() *fxbus.Instrumentation {
+func (t *Tracing) Instrumentation() *observe.Instrumentation {
 	if t.off {
-		return &fxbus.Instrumentation{}
+		return &observe.Instrumentation{}
 	}
-	return &fxbus.Instrumentation{Handlers: handlerTracer{t}, Publishes: publishTracer{t}}
+	return &observe.Instrumentation{Handlers: handlerTracer{t}, Publishes: publishTracer{t}}
 }
 
 // Headers returns the propagator of the trace over natsbridge.

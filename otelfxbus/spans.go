@@ -11,6 +11,7 @@ import (
 
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/observe"
 )
 
 // AttemptKey is the attribute of a handler span that numbers its attempt:
@@ -23,7 +24,7 @@ const AttemptKey = attribute.Key("messaging.fxbus.attempt")
 type publishTracer struct{ t *Tracing }
 
 // Bind returns the interceptor of the Publisher of topic.
-func (p publishTracer) Bind(topic string) handlers.CallInterceptor {
+func (p publishTracer) Bind(topic string) observe.CallInterceptor {
 	return &publishSpan{t: p.t, name: "send " + topic, opts: []trace.SpanStartOption{
 		trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(
@@ -70,7 +71,7 @@ type handlerTracer struct{ t *Tracing }
 
 // Bind returns the interceptor of the subscriber's calls on topic (a name or
 // a pattern).
-func (h handlerTracer) Bind(topic, subscriber string) handlers.CallInterceptor {
+func (h handlerTracer) Bind(topic, subscriber string) observe.CallInterceptor {
 	return &handlerSpan{t: h.t, name: "process " + topic, pattern: topic, opts: []trace.SpanStartOption{
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(

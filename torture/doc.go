@@ -1,6 +1,7 @@
 // Package torture holds fxbus's torture suite: tests, and nothing else, that
-// hold the bus to the promises of DESIGN.md ("Invariants") under load, under
-// faults and under hostile input.
+// hold the bus to its promises (the invariants listed in package bus's
+// documentation, under "Inside") under load, under faults and under hostile
+// input.
 //
 //   - Load (TestLoad): many publishers and subscribers on several topics,
 //     every slow-subscriber policy and every fan-out shape at once,

@@ -66,7 +66,7 @@ func TestPanickingHandlers(t *testing.T) {
 		attempts.Add(1)
 		return panicky(ctx, v)
 	}, bus.Name("retried"), bus.Concurrency(3), handlers.Retry(2, handlers.Backoff(time.Microsecond, time.Microsecond)))
-	if _, err := reg.Subscribe(ctx, b, handlers.Env{}); err != nil {
+	if _, err := reg.Subscribe(ctx, b); err != nil {
 		t.Fatal(err)
 	}
 	var dead deadLetterSink[int]
@@ -136,7 +136,7 @@ func TestHandlersPastTheirTimeout(t *testing.T) {
 			<-ctx.Done() // hangs until its Timeout
 			return ctx.Err()
 		}, bus.Name("hangs"), handlers.Timeout(2*time.Millisecond), bus.Concurrency(4))
-		if _, err := reg.Subscribe(ctx, b, handlers.Env{}); err != nil {
+		if _, err := reg.Subscribe(ctx, b); err != nil {
 			t.Fatal(err)
 		}
 		var dead deadLetterSink[int]
@@ -183,7 +183,7 @@ func TestHandlersPastTheirTimeout(t *testing.T) {
 			<-release // ignores its context: no timeout can stop it
 			return nil
 		}, bus.Name("stuck"), handlers.Timeout(time.Millisecond), handlers.NoDeadLetters())
-		s, err := reg.Subscribe(ctx, b, handlers.Env{})
+		s, err := reg.Subscribe(ctx, b)
 		if err != nil {
 			t.Fatal(err)
 		}

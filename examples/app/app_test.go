@@ -228,7 +228,7 @@ func TestAnalyticsDropsOldestWhenSlow(t *testing.T) {
 	// The analytics feed stalls (a Blocker) while orders keep coming: its
 	// queue of 8 fills, DropOldest evicts the oldest orders, and nobody else
 	// loses anything or waits.
-	blk := fxtest.NewBlocker[OrderPlaced]()
+	blk := new(fxtest.Blocker[OrderPlaced])
 	a := startApp(t, testSettings(), fxtest.Async(),
 		fx.Decorate(func(feed) feed { return blk }))
 	t.Cleanup(blk.ReleaseAll) // runs before the app's stop

@@ -94,7 +94,7 @@ func (a *orderAPI) place(w http.ResponseWriter, r *http.Request) {
 	// A client may send its own correlation ID; the order's events carry it.
 	id := bus.NewCorrelationID()
 	if h := r.Header.Get("X-Correlation-ID"); h != "" {
-		if id, err = bus.ParseCorrelationID(h); err != nil {
+		if err = id.UnmarshalText([]byte(h)); err != nil {
 			a.rejected.Add(1)
 			writeError(w, http.StatusBadRequest, "X-Correlation-ID: want 32 hexadecimal digits")
 			return

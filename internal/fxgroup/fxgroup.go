@@ -4,6 +4,8 @@
 // handlers.Provide and fxbus.Topic.
 package fxgroup
 
+import "reflect"
+
 // Handlers is the fx value group of handlers.Registration values that
 // fxbus.Module subscribes.
 const Handlers = "fxbus.handlers"
@@ -14,3 +16,18 @@ const Handlers = "fxbus.handlers"
 // registered in an app without fxbus.Module are an error instead of never
 // running.
 type Reader struct{}
+
+// Info is what the project's packages read of a handlers.Registration
+// beyond its public methods: the message type, where it was made, and
+// whether it takes dead letters (its topic is then declared by the handlers
+// that give up on messages).
+type Info struct {
+	Type        reflect.Type
+	Source      string
+	DeadLetters bool
+}
+
+// Describe returns the Info of reg, a handlers.Registration (the zero Info
+// for anything else). Package handlers sets it when it is initialised, as
+// this package cannot import it.
+var Describe = func(reg any) Info { return Info{} }
