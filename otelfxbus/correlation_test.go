@@ -13,6 +13,7 @@ import (
 	"github.com/fxbus/fxbus"
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
+	"github.com/fxbus/fxbus/internal/broker"
 	"github.com/fxbus/fxbus/otelfxbus"
 )
 
@@ -154,7 +155,7 @@ func TestBrokerDeliveryAttempt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := topic.PublishSync(handlers.WithBrokerDelivery(context.Background(), "orders", 3), Order{ID: "o1"}); err != nil {
+	if err := topic.PublishSync(broker.WithDelivery(context.Background(), "orders", 3), Order{ID: "o1"}); err != nil {
 		t.Fatal(err)
 	}
 	proc := only(t, rec.Ended(), "process orders")

@@ -133,7 +133,7 @@
 // # Without fx
 //
 // New makes the hooks from a provider and a propagator. Give the Handlers
-// of its Instrumentation to lifecycle.Options.Interceptor (or
-// handlers.Env.Interceptor) for the handler spans; send spans are made by
-// the Publishers of fxbus.Topic, in fx apps only.
+// of its Instrumentation to lifecycle.Options.Interceptor for the handler
+// spans; send spans are made by the Publishers of fxbus.Topic, in fx apps
+// only.
 package otelfxbus
