@@ -159,7 +159,14 @@ const (
 
 // start creates or updates the durable consumer and starts consuming.
 func (c *consumer) start(ctx context.Context) error {
-	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.stream, c.config())
+	var cons jetstream.Consumer
+	err := retry(ctx, fmt.Sprintf("consumer %q on stream %q", c.durable, c.stream), func(ctx context.Context) (err error) {
+		cons, err = c.js.CreateOrUpdateConsumer(ctx, c.stream, c.config())
+		return err
+	})
+	if na := (*noAnswerError)(nil); errors.As(err, &na) {
+		return fmt.Errorf("natsbridge: Import(%q): %w", c.spec.subject, err) // it says what to check
+	}
 	if err != nil {
 		return fmt.Errorf("natsbridge: Import(%q): consumer %q on stream %q: %w (a durable's start position and filter cannot change: delete the consumer, or choose another Durable)",
 			c.spec.subject, c.durable, c.stream, err)
