@@ -196,9 +196,9 @@ func owned(have, want jetstream.StreamConfig) jetstream.StreamConfig {
 // configurations, as "name: old -> new"; subjects compare as sets.
 func diff(have, want jetstream.StreamConfig) []string {
 	var out []string
-	add := func(name string, old, new any) {
-		if old != new {
-			out = append(out, fmt.Sprintf("%s: %v -> %v", name, old, new))
+	add := func(name string, was, now any) {
+		if was != now {
+			out = append(out, fmt.Sprintf("%s: %v -> %v", name, was, now))
 		}
 	}
 	hs, ws := slices.Sorted(slices.Values(have.Subjects)), slices.Sorted(slices.Values(want.Subjects))
