@@ -1,9 +1,9 @@
 # Developer targets. CI runs `make ci` (bash .ci/run), which pins the
-# linters' versions; lint and fuzz run the same steps as CI.
+# linters' versions; lint, long and fuzz run the same steps as CI.
 
 FUZZTIME ?= 30s
 
-.PHONY: test race lint fuzz bench ci
+.PHONY: test race lint long fuzz bench ci
 
 test:
 	go test ./...
@@ -13,6 +13,11 @@ race:
 
 lint:
 	bash .ci/run lint
+
+# natsbridge's cluster and fault tests with about ten times the events
+# (-fxbus.long), as CI runs them after the short ones.
+long:
+	bash .ci/run long
 
 # Every fuzz target of the module, one after the other, FUZZTIME each:
 #   make fuzz FUZZTIME=5m

@@ -2,6 +2,7 @@ package natsbridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -107,10 +108,16 @@ func (b *Bridge) start(ctx context.Context) (err error) {
 	if b.js, err = jetstream.New(b.nc); err != nil {
 		return err
 	}
-	if _, err := b.js.AccountInfo(ctx); err != nil {
+	if err := retry(ctx, "JetStream account info", func(ctx context.Context) error {
+		_, err := b.js.AccountInfo(ctx)
+		return err
+	}); err != nil {
+		if na := (*noAnswerError)(nil); errors.As(err, &na) {
+			return err // it says what to check
+		}
 		return fmt.Errorf("natsbridge: JetStream does not answer on the server: %w (enable JetStream there, or leave Config.URLs empty for the embedded server)", err)
 	}
-	if b.streams, err = ensureStreams(ctx, b.js, b.cfg, b.subjects()); err != nil {
+	if b.streams, err = ensureStreams(ctx, b.js, b.cfg, b.subjects(), b.log); err != nil {
 		return err
 	}
 	return b.startExports()

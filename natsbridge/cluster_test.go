@@ -87,6 +87,7 @@ func TestClusterNodeLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	pubApp.RequireStop() // waits for the stream's acks of every export
+	acked := time.Since(killed)
 
 	exported := sum(t, expReg, "fxbus_bridge_exported_total")
 	failures := sum(t, expReg, "fxbus_bridge_export_failures_total")
@@ -106,10 +107,10 @@ func TestClusterNodeLoss(t *testing.T) {
 		t.Errorf("%d events handled more than once, but the consumer redelivered only %d", twice, redelivered)
 	}
 	t.Logf("R3 cluster, stream leader %s shut down after %d of %d events: %d exported, %v publish retries, "+
-		"%v retries dropped as duplicates by the stream; exports stored again %v after the shutdown; "+
+		"%v retries dropped as duplicates by the stream; exports stored again %v after the shutdown, all acked %v after it; "+
 		"restarted node current %v after its restart; %d handled by the durable, %d redelivered, %d handled twice",
 		victim.name, n/3, n, int(exported), sum(t, expReg, "fxbus_bridge_export_errors_total"),
-		sum(t, expReg, "fxbus_bridge_export_duplicates_total"), recovered.Round(time.Millisecond),
+		sum(t, expReg, "fxbus_bridge_export_duplicates_total"), recovered.Round(time.Millisecond), acked.Round(time.Millisecond),
 		caughtUp.Round(time.Millisecond), handled, redelivered, twice)
 }
 

@@ -72,7 +72,10 @@
 // within one AckWait. Prefetch (default DefaultPrefetch, never above
 // MaxAckPending) is what one instance pulls ahead: a prefetched message ages
 // on the server's AckWait clock, so keep Prefetch × the handlers' time per
-// message within half the AckWait.
+// message within half the AckWait. An import's pulls ask the server for an
+// idle heartbeat every second: nats.go's Consume can let a pull pass without
+// asking again, and after two missed heartbeats it pulls again instead of
+// waiting for the pull to expire (30 s).
 //
 // Groups, order and replay: instances that import a subject with the same
 // Durable split its messages; different durables each get all of them. With
@@ -111,7 +114,11 @@
 // With no Config.Streams, the bridge creates the stream DefaultStream with
 // the exported patterns and imported subjects, and adds new ones at later
 // starts without removing any (another app may use them). Configured streams
-// are created or updated at start, or, with Existing, only checked. Every
+// are created at start, or, with Existing, only checked. A stream that
+// exists is updated only when a setting the bridge owns (subjects,
+// retention, discard, storage, replicas, limits, duplicate window) differs
+// from Config.Streams, keeping the others (a description or metadata set by
+// hand), so that instances starting at once leave it alone. Every
 // stream uses limits retention, so several durables can each read every
 // message and a dead-lettered payload stays readable; defaults are file
 // storage, 1 replica, DefaultMaxAge, no size or count limit of its own, and
@@ -142,7 +149,12 @@
 // bus subscribes its handlers (the exports among them); then each import
 // checks that a subscription on the bus matches its subject
 // (ErrNoSubscriber: otherwise its messages would be acked unhandled) and
-// starts consuming. At stop, in order: the imports stop pulling, give back
+// starts consuming. Each JetStream request of the start (the round trip,
+// the streams, the consumers) that times out, finds no responders, gets a
+// 503 or cannot place its replicas yet, as while a cluster elects a leader
+// or a node restarts, is tried again every 3 s until shortly before the
+// start's deadline; then the start fails with an error that names the
+// stream or consumer and the server's last answer. At stop, in order: the imports stop pulling, give back
 // what they pulled ahead (so another instance gets it at once), and finish
 // the messages in hand, acking those whose handlers returned nil; the bus
 // drains, its exports publishing what it still holds; the bridge waits for

@@ -7,3 +7,6 @@ var (
 	Overlap     = overlap
 	Merge       = merge
 )
+
+// Transient is transient, for TestTransient.
+var Transient = transient

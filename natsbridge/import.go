@@ -147,9 +147,27 @@ func (c *consumer) config() jetstream.ConsumerConfig {
 	return cfg
 }
 
+// The pulls of an import wait up to pullExpiry for messages, and ask the
+// server for an idle heartbeat every pullHeartbeat meanwhile. nats.go pulls
+// again when two heartbeats in a row are missing, so a pull that the server
+// let pass (seen with a backlog and one message at a time: Ordered) costs
+// about two seconds instead of leaving the consumer idle until the pull
+// expires. nats.go wants the expiry at least twice the heartbeat.
+const (
+	pullExpiry    = 30 * time.Second
+	pullHeartbeat = time.Second
+)
+
 // start creates or updates the durable consumer and starts consuming.
 func (c *consumer) start(ctx context.Context) error {
-	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.stream, c.config())
+	var cons jetstream.Consumer
+	err := retry(ctx, fmt.Sprintf("consumer %q on stream %q", c.durable, c.stream), func(ctx context.Context) (err error) {
+		cons, err = c.js.CreateOrUpdateConsumer(ctx, c.stream, c.config())
+		return err
+	})
+	if na := (*noAnswerError)(nil); errors.As(err, &na) {
+		return fmt.Errorf("natsbridge: Import(%q): %w", c.spec.subject, err) // it says what to check
+	}
 	if err != nil {
 		return fmt.Errorf("natsbridge: Import(%q): consumer %q on stream %q: %w (a durable's start position and filter cannot change: delete the consumer, or choose another Durable)",
 			c.spec.subject, c.durable, c.stream, err)
@@ -166,6 +184,8 @@ func (c *consumer) start(ctx context.Context) error {
 	c.workers.Go(c.keepAlive)
 	cc, err := cons.Consume(c.receive,
 		jetstream.PullMaxMessages(c.spec.prefetch),
+		jetstream.PullExpiry(pullExpiry),
+		jetstream.PullHeartbeat(pullHeartbeat),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			c.log.Warn("consuming", zap.Error(err))
 		}))

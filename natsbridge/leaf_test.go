@@ -79,10 +79,13 @@ func TestLeafExportsReachHub(t *testing.T) {
 		handlers.Supply(handlers.Register[Order]("orders.placed", rec)),
 	)
 	pub, pubApp := publisherApp(t, onServers([]string{leaf}, 1))
+	started := time.Now()
 	publishN(t, pub, 0, n)
 	pubApp.RequireStop()
+	exported := time.Since(started)
 
 	got := rec.wait(t, n)
+	took := time.Since(started)
 	seen := map[string]bool{}
 	for _, o := range got {
 		seen[o.ID] = true
@@ -90,4 +93,6 @@ func TestLeafExportsReachHub(t *testing.T) {
 	if len(seen) != n {
 		t.Errorf("the hub handled %d distinct events of the %d exported on the leaf", len(seen), n)
 	}
+	t.Logf("%d events exported on the leaf, all acked by the hub's stream in %v, all handled on the hub in %v: %.0f events/s end to end (under -race)",
+		n, exported.Round(time.Millisecond), took.Round(time.Millisecond), float64(n)/took.Seconds())
 }

@@ -3,6 +3,7 @@ package natsbridge_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/fxbus/fxbus/handlers"
 	"github.com/fxbus/fxbus/natsbridge"
@@ -38,15 +39,19 @@ func TestSlowImporterDoesNotStarveFast(t *testing.T) {
 		handlers.Supply(handlers.Register[Order]("orders.placed", fast)),
 	)
 	pub, _ := publisherApp(t, remote(url))
+	started := time.Now()
 	publishN(t, pub, 0, n)
 
 	fast.wait(t, n)
+	fastTook := time.Since(started)
 	_, js := jsClient(t, url)
 	ci := consumerInfo(t, js, "slow")
 	if ci.NumAckPending > slowPending || len(slow.counts()) != 0 {
 		t.Errorf("the slow durable holds %d unacked and handled %d, want at most %d and 0", ci.NumAckPending, len(slow.counts()), slowPending)
 	}
 	close(release)
+	released := time.Now()
 	slow.wait(t, n)
-	t.Logf("the fast durable handled all %d while the slow one held %d unacked", n, ci.NumAckPending)
+	t.Logf("the fast durable handled all %d in %v while the slow one held %d unacked; released, the slow one caught up in %v",
+		n, fastTook.Round(time.Millisecond), ci.NumAckPending, time.Since(released).Round(time.Millisecond))
 }

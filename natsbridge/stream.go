@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 )
 
 // covers reports whether every subject that pattern matches is also matched
@@ -91,23 +92,17 @@ func (s *streams) streamFor(name, subject string) (string, error) {
 	return "", fmt.Errorf("%w: no stream captures %q (streams: %s): add it to the Subjects of one of Config.Streams", ErrNotCovered, subject, strings.Join(desc, ", "))
 }
 
-// ensureStreams creates or updates the configured streams (checking that the
-// Existing ones exist), or the default stream with the subjects used, and the
+// ensureStreams makes the configured streams (checking that the Existing
+// ones exist), or the default stream with the subjects used, and the
 // dead-letter stream.
-func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg Config, used []string) (*streams, error) {
-	wanted := cfg.Streams
+func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg Config, used []string, log *zap.Logger) (*streams, error) {
+	wanted, grow := cfg.Streams, false
 	if len(wanted) == 0 && len(used) > 0 {
-		def := Stream{Name: DefaultStream, Subjects: merge(used)}
-		if s, err := js.Stream(ctx, DefaultStream); err == nil {
-			def.Subjects = merge(s.CachedInfo().Config.Subjects, used)
-		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return nil, fmt.Errorf("natsbridge: look up stream %q: %w", DefaultStream, err)
-		}
-		wanted = []Stream{def}
+		wanted, grow = []Stream{{Name: DefaultStream, Subjects: merge(used)}}, true
 	}
 	out := &streams{subjects: make(map[string][]string), window: make(map[string]time.Duration)}
-	for _, s := range append(slices.Clone(wanted), cfg.DeadLetters) {
-		got, err := ensureStream(ctx, js, s)
+	for i, s := range append(slices.Clone(wanted), cfg.DeadLetters) {
+		got, err := ensureStream(ctx, js, s, grow && i == 0, log)
 		if err != nil {
 			return nil, err
 		}
@@ -118,24 +113,105 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg Config, used
 }
 
 // ensureStream makes s as configured, or checks that it exists when it is
-// Existing, and returns its configuration on the server.
-func ensureStream(ctx context.Context, js jetstream.JetStream, s Stream) (jetstream.StreamConfig, error) {
-	if s.Existing {
-		st, err := js.Stream(ctx, s.Name)
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return jetstream.StreamConfig{}, fmt.Errorf("natsbridge: stream %q does not exist: create it, or drop Existing so that the bridge creates it", s.Name)
-		}
-		if err != nil {
-			return jetstream.StreamConfig{}, fmt.Errorf("natsbridge: look up stream %q: %w", s.Name, err)
-		}
-		return st.CachedInfo().Config, nil
-	}
-	if len(s.Subjects) == 0 {
+// Existing, and returns its configuration on the server. It looks the
+// stream up first, creates it if it is missing, and updates it only when a
+// setting the bridge owns differs, so that instances that start at once
+// with the same configuration leave it alone. With grow, the subjects the
+// stream already captures are kept (the default stream: each app adds its
+// own). A request that gets no answer, or that loses a race with another
+// process, is tried again until ctx ends.
+func ensureStream(ctx context.Context, js jetstream.JetStream, s Stream, grow bool, log *zap.Logger) (jetstream.StreamConfig, error) {
+	if !s.Existing && len(s.Subjects) == 0 {
 		return jetstream.StreamConfig{}, fmt.Errorf("natsbridge: stream %q has no Subjects: list the subjects it captures, or set Existing", s.Name)
 	}
-	st, err := js.CreateOrUpdateStream(ctx, s.jetstream())
+	var got jetstream.StreamConfig
+	err := retry(ctx, fmt.Sprintf("stream %q", s.Name), func(ctx context.Context) error {
+		st, err := js.Stream(ctx, s.Name)
+		switch {
+		case errors.Is(err, jetstream.ErrStreamNotFound) && s.Existing:
+			return fmt.Errorf("natsbridge: stream %q does not exist: create it, or drop Existing so that the bridge creates it", s.Name)
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			got, err = createStream(ctx, js, s)
+			return err
+		case err != nil:
+			return fmt.Errorf("natsbridge: look up stream %q: %w", s.Name, err)
+		}
+		got = st.CachedInfo().Config
+		if s.Existing {
+			return nil
+		}
+		got, err = updateStream(ctx, js, s, got, grow, log)
+		return err
+	})
+	return got, err
+}
+
+// createStream creates s; errRaced if another process created it first.
+func createStream(ctx context.Context, js jetstream.JetStream, s Stream) (jetstream.StreamConfig, error) {
+	st, err := js.CreateStream(ctx, s.jetstream())
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return jetstream.StreamConfig{}, fmt.Errorf("natsbridge: create stream %q: %w", s.Name, errRaced)
+	}
 	if err != nil {
-		return jetstream.StreamConfig{}, fmt.Errorf("natsbridge: create or update stream %q with subjects %v: %w (a subject another stream captures, or a setting the server cannot change, must be changed in Config.Streams)", s.Name, s.Subjects, err)
+		return jetstream.StreamConfig{}, fmt.Errorf("natsbridge: create stream %q with subjects %v: %w (a subject another stream captures, or more Replicas than the cluster has servers, must be changed in Config.Streams)", s.Name, s.Subjects, err)
 	}
 	return st.CachedInfo().Config, nil
+}
+
+// updateStream updates the stream whose configuration on the server is have
+// to s, if a setting the bridge owns differs; settings it does not own stay
+// as they are.
+func updateStream(ctx context.Context, js jetstream.JetStream, s Stream, have jetstream.StreamConfig, grow bool, log *zap.Logger) (jetstream.StreamConfig, error) {
+	want := owned(have, s.jetstream())
+	if grow {
+		want.Subjects = merge(have.Subjects, s.Subjects)
+	}
+	changes := diff(have, want)
+	if len(changes) == 0 {
+		return have, nil
+	}
+	st, err := js.UpdateStream(ctx, want)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return jetstream.StreamConfig{}, fmt.Errorf("natsbridge: update stream %q: %w", s.Name, errRaced)
+	}
+	if err != nil {
+		return jetstream.StreamConfig{}, fmt.Errorf("natsbridge: update stream %q (%s): %w (a subject another stream captures, or a setting the server cannot change, must be changed in Config.Streams)",
+			s.Name, strings.Join(changes, ", "), err)
+	}
+	log.Info("updated stream", zap.String("stream", s.Name), zap.Strings("changes", changes))
+	return st.CachedInfo().Config, nil
+}
+
+// owned returns have with the settings the bridge owns taken from want.
+func owned(have, want jetstream.StreamConfig) jetstream.StreamConfig {
+	out := have
+	out.Subjects = want.Subjects
+	out.Retention, out.Discard, out.Storage = want.Retention, want.Discard, want.Storage
+	out.Replicas, out.MaxAge, out.MaxBytes, out.MaxMsgs = want.Replicas, want.MaxAge, want.MaxBytes, want.MaxMsgs
+	out.Duplicates = want.Duplicates
+	return out
+}
+
+// diff lists the settings the bridge owns that differ between two stream
+// configurations, as "name: old -> new"; subjects compare as sets.
+func diff(have, want jetstream.StreamConfig) []string {
+	var out []string
+	add := func(name string, was, now any) {
+		if was != now {
+			out = append(out, fmt.Sprintf("%s: %v -> %v", name, was, now))
+		}
+	}
+	hs, ws := slices.Sorted(slices.Values(have.Subjects)), slices.Sorted(slices.Values(want.Subjects))
+	if !slices.Equal(hs, ws) {
+		out = append(out, fmt.Sprintf("subjects: %v -> %v", hs, ws))
+	}
+	add("retention", have.Retention, want.Retention)
+	add("discard", have.Discard, want.Discard)
+	add("storage", have.Storage, want.Storage)
+	add("replicas", have.Replicas, want.Replicas)
+	add("max age", have.MaxAge, want.MaxAge)
+	add("max bytes", have.MaxBytes, want.MaxBytes)
+	add("max msgs", have.MaxMsgs, want.MaxMsgs)
+	add("duplicates", have.Duplicates, want.Duplicates)
+	return out
 }

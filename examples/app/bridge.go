@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,18 @@ func (b bridgeSettings) check() error {
 		return fmt.Errorf("-nats-listen and -nats-url: give one (a second process connects with -nats-url to the first one's -nats-listen)")
 	case b.Replicas < 1 || b.Replicas > 5:
 		return fmt.Errorf("-nats-replicas %d: use 1 to 5", b.Replicas)
+	case b.Replicas > 1 && b.URLs == "":
+		return fmt.Errorf("-nats-replicas %d: replicas need a cluster: give its servers with -nats-url (the embedded server of -nats-listen is one node)", b.Replicas)
+	case b.StoreDir != "" && b.Listen == "":
+		return fmt.Errorf("-nats-store %s: only for the embedded server, with -nats-listen", b.StoreDir)
+	}
+	if _, _, err := net.SplitHostPort(b.Listen); b.Listen != "" && err != nil {
+		return fmt.Errorf("-nats-listen %q: want host:port, like 127.0.0.1:4222", b.Listen)
+	}
+	for _, u := range strings.Split(b.URLs, ",") {
+		if b.URLs != "" && !strings.Contains(u, "://") {
+			return fmt.Errorf("-nats-url %q: %q is not a URL: write each server as nats://host:port, comma-separated, without spaces", b.URLs, u)
+		}
 	}
 	return nil
 }

@@ -160,6 +160,15 @@ func TestFlags(t *testing.T) {
 		// The start fails after the TracerProvider was built: the rollback
 		// shuts it down (TestMain's leak check fails otherwise).
 		{[]string{"-trace", "-addr", "127.0.0.1:99999", "-rate", "0"}, "listen on -addr 127.0.0.1:99999", false},
+		{[]string{"-nats-listen", "127.0.0.1:4222", "-nats-url", "nats://127.0.0.1:4222"}, "-nats-listen and -nats-url: give one", true},
+		{[]string{"-nats-url", "nats://127.0.0.1:4222", "-nats-replicas", "0"}, "-nats-replicas 0: use 1 to 5", true},
+		{[]string{"-nats-url", "nats://127.0.0.1:4222", "-nats-replicas", "three"}, `invalid value "three" for flag -nats-replicas`, true},
+		{[]string{"-nats-listen", "127.0.0.1:4222", "-nats-replicas", "3"}, "replicas need a cluster", true},
+		{[]string{"-nats-replicas", "3"}, "replicas need a cluster", true},
+		{[]string{"-nats-url", "nats://127.0.0.1:4222", "-nats-store", "streams"}, "-nats-store streams: only for the embedded server", true},
+		{[]string{"-nats-url", "127.0.0.1:4222, 127.0.0.1:4223"}, "write each server as nats://host:port", true},
+		{[]string{"-nats-url", "nats://127.0.0.1:1", "-rate", "0"}, "connect to nats://127.0.0.1:1", false},
+		{[]string{"-nats-listen", "nowhere"}, `-nats-listen "nowhere": want host:port`, true},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
