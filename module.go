@@ -303,7 +303,7 @@ func (s *stage) stop(ctx context.Context) error {
 // group: provided with fx.Provide instead of handlers.Provide.
 func strays(one handlers.Registration, many []handlers.Registration) error {
 	var found []string
-	if fxgroup.Describe(one).Type != nil {
+	if one.Info().Type != nil {
 		found = append(found, one.String())
 	}
 	for _, r := range many {

@@ -27,14 +27,12 @@ type Registration struct {
 	subscribe func(ctx context.Context, b *bus.Bus, env observe.Env) (Subscription, error)
 }
 
-func init() {
-	fxgroup.Describe = func(reg any) fxgroup.Info {
-		r, ok := reg.(Registration)
-		if !ok {
-			return fxgroup.Info{}
-		}
-		return fxgroup.Info{Type: r.typ, Source: r.source, DeadLetters: r.dead}
-	}
+// Info is what fxbus's own packages (the root and lifecycle) read of r
+// beyond its other methods: the message type, where r was made, and whether
+// it takes dead letters. Apps do not need it: String names the type and the
+// place.
+func (r Registration) Info() fxgroup.Info {
+	return fxgroup.Info{Type: r.typ, Source: r.source, DeadLetters: r.dead}
 }
 
 // Topic returns the topic name or pattern the handler subscribes to.

@@ -15,7 +15,6 @@ import (
 	"github.com/fxbus/fxbus/bus"
 	"github.com/fxbus/fxbus/handlers"
 	"github.com/fxbus/fxbus/internal/decl"
-	"github.com/fxbus/fxbus/internal/fxgroup"
 	"github.com/fxbus/fxbus/internal/observe"
 	"github.com/fxbus/fxbus/internal/quote"
 )
@@ -101,14 +100,11 @@ func sortRegistrations(regs []handlers.Registration) {
 		return cmp.Or(
 			cmp.Compare(a.Topic(), b.Topic()),
 			cmp.Compare(a.Name(), b.Name()),
-			cmp.Compare(typeString(info(a).Type), typeString(info(b).Type)),
-			cmp.Compare(info(a).Source, info(b).Source),
+			cmp.Compare(typeString(a.Info().Type), typeString(b.Info().Type)),
+			cmp.Compare(a.Info().Source, b.Info().Source),
 		)
 	})
 }
-
-// info reads what lifecycle needs of r beyond its public methods.
-func info(r handlers.Registration) fxgroup.Info { return fxgroup.Describe(r) }
 
 func typeString(t reflect.Type) string {
 	if t == nil {
@@ -147,7 +143,7 @@ func (r *Runner) Start(ctx context.Context) error {
 		r.subs = append(r.subs, s)
 		r.log.Debug("fxbus: subscribed",
 			zap.String("topic", reg.Topic()), zap.String("subscriber", s.Name()),
-			zap.Stringer("type", info(reg).Type), zap.String("source", info(reg).Source))
+			zap.Stringer("type", reg.Info().Type), zap.String("source", reg.Info().Source))
 	}
 	r.opts.Log.setSubscribed(true)
 	return nil
@@ -194,9 +190,9 @@ func (r *Runner) declare() error {
 			errs = append(errs, fmt.Errorf("lifecycle: %s: %w", reg, err))
 			continue
 		}
-		if !bus.IsPattern(topic) && !declared[topic] && !info(reg).DeadLetters {
+		if !bus.IsPattern(topic) && !declared[topic] && !reg.Info().DeadLetters {
 			errs = append(errs, fmt.Errorf("lifecycle: %s: no topic %s is declared: add fxbus.Topic[%s](%[2]s) to the app's options (or declare it with bus.NewTopic before Start)",
-				reg, quote.String(topic), typeString(info(reg).Type)))
+				reg, quote.String(topic), typeString(reg.Info().Type)))
 		}
 	}
 	return errors.Join(errs...)

@@ -17,17 +17,12 @@ const Handlers = "fxbus.handlers"
 // running.
 type Reader struct{}
 
-// Info is what the project's packages read of a handlers.Registration
-// beyond its public methods: the message type, where it was made, and
-// whether it takes dead letters (its topic is then declared by the handlers
-// that give up on messages).
+// Info is what the project's packages read of a handlers.Registration, with
+// its Info method: the message type, where it was made, and whether it takes
+// dead letters (its topic is then declared by the handlers that give up on
+// messages).
 type Info struct {
 	Type        reflect.Type
 	Source      string
 	DeadLetters bool
 }
-
-// Describe returns the Info of reg, a handlers.Registration (the zero Info
-// for anything else). Package handlers sets it when it is initialised, as
-// this package cannot import it.
-var Describe = func(reg any) Info { return Info{} }
