@@ -87,9 +87,9 @@ func (l labels) undo() {
 // Goroutines that are no app's leak: those running a test (a subtest that
 // started after New, say), and those stopping an fxtest app or checking it.
 var (
-	ignoreTests     = goleak.IgnoreAnyFunction("testing.tRunner")
-	ignoreTeardowns = goleak.IgnoreAnyFunction(reflect.TypeFor[App]().PkgPath() + ".(*App).cleanup")
 	teardownFunc    = reflect.TypeFor[App]().PkgPath() + ".(*App).cleanup"
+	ignoreTests     = goleak.IgnoreAnyFunction("testing.tRunner")
+	ignoreTeardowns = goleak.IgnoreAnyFunction(teardownFunc)
 )
 
 // leakHint says what to do about goroutines that are not the test's fault.
